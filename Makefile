@@ -1,0 +1,42 @@
+# inferencefleet: every target sets itself up on a fresh machine (local .venv, pip, Debian packages).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint crds venv prometheus golden clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Real Prometheus 2.42 (and promtool) from Debian for the signals tests.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+demo: $(STAMP)
+	$(BIN)/inferencefleet demo
+
+test: $(STAMP) prometheus
+	$(BIN)/inferencefleet crds --check
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests benchmarks e2e
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+crds: $(STAMP)
+	$(BIN)/inferencefleet crds
+
+golden: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit/render --update-golden
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

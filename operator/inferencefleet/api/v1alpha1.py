@@ -1,0 +1,721 @@
+"""The ``inferencefleet.io/v1alpha1`` API: InferencePool (namespaced) and FleetQuota (cluster-scoped).
+
+These models are the single source of truth: ``crdgen`` turns them into the CRDs, the CLI
+validates YAML with them, and the planner and renderer read them. Cross-field rules live twice
+on purpose and are tested to agree: as pydantic validators (offline validation, clear errors)
+and as CEL ``x-kubernetes-validations`` (enforced by the API server).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import ApiModel, cel
+from .conditions import Condition
+from .durations import Duration
+
+GROUP = "inferencefleet.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
+Percent = Annotated[float, Field(ge=0, le=1)]
+
+
+# ---------------------------------------------------------------- InferencePool spec
+class ModelSpec(ApiModel):
+    """The model to serve and where its weights come from."""
+
+    name: str = Field(min_length=1, max_length=256)
+    """Model identifier, e.g. a Hugging Face repo id such as 'meta-llama/Llama-3.1-8B-Instruct'."""
+    uri: str | None = Field(default=None, max_length=1024, pattern=r"^(hf|pvc|s3|gs|oci)://.+$")
+    """Where the weights are: 'hf://org/name', 'pvc://claim/path', 's3://bucket/path', 'gs://...' or 'oci://...'. Defaults to hf://<name>."""
+    servedName: str | None = Field(default=None, min_length=1, max_length=256)
+    """Name clients use in the OpenAI API 'model' field. Defaults to the model name."""
+    architecture: Literal["dense", "moe"] = "dense"
+    """'dense' or 'moe' (Mixture-of-Experts). Expert parallelism requires 'moe'."""
+    quantization: Literal["none", "awq", "gptq", "fp8"] = "none"
+    """Weight quantization: 'none', 'awq', 'gptq' or 'fp8'."""
+    maxContextTokens: int = Field(default=8192, ge=128, le=1048576)
+    """Longest prompt plus output the engine accepts (vLLM --max-model-len)."""
+    parametersBillions: float | None = Field(default=None, gt=0, le=10000)
+    """Total parameters in billions; picks the capacity profile when the name does not."""
+
+
+class SpeculativeSpec(ApiModel):
+    """Speculative decoding. 'draft' and 'eagle' need a draft model; 'ngram' does not."""
+
+    method: Literal["ngram", "eagle", "draft"]
+    """'ngram' (prompt lookup), 'eagle' or 'draft' (a smaller draft model)."""
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    """Draft or EAGLE head model id; required for 'eagle' and 'draft'."""
+    numSpeculativeTokens: int = Field(default=4, ge=1, le=16)
+    """Tokens proposed per step."""
+    promptLookupMax: int | None = Field(default=None, ge=1, le=16)
+    """ngram only: longest n-gram to match in the prompt."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.method == 'ngram' || has(self.model)",
+                    "speculative.model is required when method is 'eagle' or 'draft'",
+                    ".model",
+                )
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _draft_needs_model(self) -> SpeculativeSpec:
+        if self.method != "ngram" and self.model is None:
+            raise ValueError(
+                f"model: is required when method is '{self.method}' ('ngram' needs no model)"
+            )
+        return self
+
+
+class EngineSpec(ApiModel):
+    """The serving engine and its options."""
+
+    kind: Literal["vllm", "trtllm"] = "vllm"
+    """'vllm' (vllm serve) or 'trtllm' (TensorRT-LLM trtllm-serve)."""
+    image: str | None = Field(default=None, min_length=1, max_length=512)
+    """Container image; defaults to the engine's release image pinned by this operator version."""
+    extraArgs: list[Annotated[str, Field(max_length=4096)]] = Field(default_factory=list, max_length=64)
+    """Extra command-line arguments appended after the managed ones; managed flags are refused."""
+    speculative: SpeculativeSpec | None = None
+    """Speculative decoding; off when absent."""
+    prefixCaching: bool = True
+    """Reuse KV cache across requests that share a prompt prefix."""
+    kvCacheDtype: Literal["auto", "fp8"] = "auto"
+    """KV-cache element type: 'auto' (model dtype) or 'fp8' (twice the tokens per GB)."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Container port of the OpenAI-compatible API (and metrics)."""
+    env: LabelMap = Field(default_factory=dict)
+    """Extra environment variables for the engine container."""
+
+
+class GpuSpec(ApiModel):
+    """The GPU each replica runs on."""
+
+    type: str = Field(default="H100-80GB", min_length=1, max_length=63)
+    """GPU type; must match a FleetQuota gpuPrices entry for cost and budgets, e.g. 'H100-80GB'."""
+    resourceName: str = Field(default="nvidia.com/gpu", min_length=1, max_length=253)
+    """Extended resource requested per pod."""
+    product: str | None = Field(default=None, max_length=253)
+    """Value of the node label nvidia.com/gpu.product to select nodes by (e.g. 'NVIDIA-H100-80GB-HBM3')."""
+    nodeSelector: LabelMap = Field(default_factory=dict)
+    """Extra node selector labels."""
+    gpusPerNode: int = Field(default=8, ge=1, le=64)
+    """GPUs available on one node; a replica's per-node GPU count must not exceed it."""
+
+
+class TopologySpec(ApiModel):
+    """How one replica is sharded across GPUs and nodes."""
+
+    gpu: GpuSpec = Field(default_factory=GpuSpec)
+    """GPU type and node placement."""
+    tensorParallel: int = Field(default=1, ge=1, le=64)
+    """Tensor-parallel degree."""
+    pipelineParallel: int = Field(default=1, ge=1, le=64)
+    """Pipeline-parallel degree."""
+    dataParallel: int = Field(default=1, ge=1, le=64)
+    """Data-parallel ranks inside one replica (attention DP for MoE)."""
+    expertParallel: bool = False
+    """Shard experts across the replica's GPUs (MoE only)."""
+    nodesPerReplica: int = Field(default=1, ge=1, le=64)
+    """Nodes per replica; more than 1 renders a LeaderWorkerSet group."""
+    gpusPerReplica: int | None = Field(default=None, ge=1, le=4096)
+    """Optional check value: when set it must equal tensorParallel x pipelineParallel x dataParallel."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.gpusPerReplica) || self.gpusPerReplica == "
+                    "self.tensorParallel * self.pipelineParallel * self.dataParallel",
+                    "topology.gpusPerReplica must equal tensorParallel x pipelineParallel x dataParallel",
+                    ".gpusPerReplica",
+                ),
+                cel(
+                    "(self.tensorParallel * self.pipelineParallel * self.dataParallel) "
+                    "% self.nodesPerReplica == 0",
+                    "topology.nodesPerReplica must divide tensorParallel x pipelineParallel x dataParallel",
+                    ".nodesPerReplica",
+                ),
+            ]
+        }
+    }
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per replica (tensor x pipeline x data parallel)."""
+        return self.tensorParallel * self.pipelineParallel * self.dataParallel
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs each pod of the replica requests."""
+        return self.gpus // self.nodesPerReplica
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TopologySpec:
+        product = self.gpus
+        if self.gpusPerReplica is not None and self.gpusPerReplica != product:
+            raise ValueError(
+                f"gpusPerReplica: is {self.gpusPerReplica} but tensorParallel x pipelineParallel x "
+                f"dataParallel = {self.tensorParallel} x {self.pipelineParallel} x "
+                f"{self.dataParallel} = {product}; they must be equal"
+            )
+        if product % self.nodesPerReplica:
+            raise ValueError(
+                f"nodesPerReplica: {self.nodesPerReplica} does not divide the {product} GPUs per "
+                f"replica (tensorParallel x pipelineParallel x dataParallel); allowed values are "
+                f"divisors of {product}"
+            )
+        return self
+
+
+class ReplicasSpec(ApiModel):
+    """Replica bounds. ``count`` is the /scale field, honoured only in External and Off modes."""
+
+    min: int = Field(default=1, ge=0, le=10000)
+    """Fewest replicas (0 allows scale to zero)."""
+    max: int = Field(default=1, ge=1, le=10000)
+    """Most replicas."""
+    count: int | None = Field(default=None, ge=0, le=10000)
+    """Desired replicas when autoscaling.mode is External (written by HPA/KEDA via /scale) or Off."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("self.min <= self.max", "replicas.min must be less than or equal to replicas.max", ".min"),
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ReplicasSpec:
+        if self.min > self.max:
+            raise ValueError(f"min: {self.min} must be less than or equal to max ({self.max})")
+        return self
+
+
+class SloSpec(ApiModel):
+    """p99 latency objectives the autoscaler and batching policy size against."""
+
+    ttftP99: Duration = Field(default=1.0, gt=0)
+    """p99 time to first token, e.g. '800ms'."""
+    itlP99: Duration = Field(default=0.06, gt=0)
+    """p99 inter-token latency, e.g. '60ms'."""
+
+
+class ScaleToZeroSpec(ApiModel):
+    """Remove every replica after a quiet period; wake on the first waiting request."""
+
+    idleAfter: Duration = Field(default=900.0, gt=0)
+    """How long without requests before scaling to zero, e.g. '15m'."""
+
+
+class BehaviorSpec(ApiModel):
+    """How fast the autoscaler moves."""
+
+    scaleDownDelay: Duration = Field(default=120.0, ge=0)
+    """Demand must stay low this long before replicas are removed."""
+    scaleUpLimit: int = Field(default=0, ge=0, le=10000)
+    """Most replicas added per decision; 0 means no limit."""
+    scaleDownLimit: int = Field(default=1, ge=0, le=10000)
+    """Most replicas removed per decision; 0 means no limit."""
+    tolerance: float = Field(default=0.1, ge=0, le=1)
+    """Dead band: no change while the ideal count is within this fraction of the current one."""
+    targetUtilization: float = Field(default=0.85, gt=0, le=1)
+    """Share of a replica's SLO capacity planned to be used (headroom for bursts)."""
+
+
+class AutoscalingSpec(ApiModel):
+    """Who decides replicas and against which SLOs."""
+
+    mode: Literal["Managed", "Shadow", "External", "Off"] = "Managed"
+    """Managed: the operator scales. Shadow: decides and reports only. External: HPA/KEDA own /scale. Off: replicas.count."""
+    slo: SloSpec = Field(default_factory=SloSpec)
+    """Latency objectives."""
+    coldStart: Duration = Field(default=120.0, gt=0)
+    """Expected time for a new replica to become ready; the measured value wins once seen."""
+    scaleToZero: ScaleToZeroSpec | None = None
+    """Scale to zero after idle; requires replicas.min 0."""
+    behavior: BehaviorSpec = Field(default_factory=BehaviorSpec)
+    """Speed limits and dead band."""
+
+
+class MaxNumSeqsRange(ApiModel):
+    """Range of the engine's concurrent sequence limit (vLLM --max-num-seqs)."""
+
+    min: int = Field(default=8, ge=1, le=4096)
+    """Smallest batch the adaptive policy may choose."""
+    max: int = Field(default=256, ge=1, le=4096)
+    """Largest batch; the value used in Fixed mode."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.min <= self.max",
+                    "batching.maxNumSeqs.min must be less than or equal to batching.maxNumSeqs.max",
+                    ".min",
+                )
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MaxNumSeqsRange:
+        if self.min > self.max:
+            raise ValueError(f"min: {self.min} must be less than or equal to max ({self.max})")
+        return self
+
+
+class BatchingSpec(ApiModel):
+    """Batch limits: fixed, or tuned live against the ITL SLO."""
+
+    mode: Literal["Fixed", "Adaptive"] = "Fixed"
+    """Fixed: run at maxNumSeqs.max. Adaptive: the largest batch meeting the ITL SLO, within the range."""
+    maxNumSeqs: MaxNumSeqsRange = Field(default_factory=MaxNumSeqsRange)
+    """Concurrent sequence limit range."""
+    maxNumBatchedTokens: int = Field(default=8192, ge=64, le=1048576)
+    """Tokens per engine step (chunked-prefill budget)."""
+
+
+class CacheVolumeSpec(ApiModel):
+    """Where model weights are cached inside the pod."""
+
+    kind: Literal["emptyDir", "pvc", "hostPath"] = "emptyDir"
+    """'emptyDir' (per pod), 'pvc' (shared claim) or 'hostPath' (node-local disk)."""
+    claimName: str | None = Field(default=None, min_length=1, max_length=253)
+    """PVC name; required for 'pvc'."""
+    path: str | None = Field(default=None, min_length=1, max_length=1024, pattern=r"^/")
+    """Host path; required for 'hostPath'."""
+    sizeLimit: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+    """emptyDir size limit, e.g. '200Gi'."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("self.kind != 'pvc' || has(self.claimName)", "cache.claimName is required when kind is 'pvc'", ".claimName"),
+                cel("self.kind != 'hostPath' || has(self.path)", "cache.path is required when kind is 'hostPath'", ".path"),
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _source(self) -> CacheVolumeSpec:
+        if self.kind == "pvc" and self.claimName is None:
+            raise ValueError("claimName: is required when kind is 'pvc'")
+        if self.kind == "hostPath" and self.path is None:
+            raise ValueError("path: is required when kind is 'hostPath'")
+        return self
+
+
+class SecretKeyRef(ApiModel):
+    """A key in a Secret of the pool's namespace."""
+
+    name: Name
+    """Secret name."""
+    key: str = Field(default="token", min_length=1, max_length=253)
+    """Key inside the Secret."""
+
+
+class Toleration(ApiModel):
+    """A pod toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(default=None, max_length=317)
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = Field(default=None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = None
+
+
+class PodSpec(ApiModel):
+    """Pod-level details of every replica."""
+
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        max_length=32,
+    )
+    """Tolerations; by default the usual nvidia.com/gpu taint is tolerated."""
+    cache: CacheVolumeSpec = Field(default_factory=CacheVolumeSpec)
+    """Model cache volume."""
+    hfTokenSecretRef: SecretKeyRef | None = None
+    """Secret holding the Hugging Face token (exposed as HF_TOKEN)."""
+    cpu: str = Field(default="8", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    """CPU request per pod."""
+    memory: str = Field(default="64Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+    """Memory request per pod."""
+    serviceAccountName: str | None = Field(default=None, max_length=253)
+    """Service account of the pods."""
+    priorityClassName: str | None = Field(default=None, max_length=253)
+    """Priority class of the pods."""
+    terminationGracePeriodSeconds: int = Field(default=120, ge=0, le=3600)
+    """Time in-flight streams get to finish on shutdown."""
+    labels: LabelMap = Field(default_factory=dict)
+    """Extra pod labels."""
+    annotations: LabelMap = Field(default_factory=dict)
+    """Extra pod annotations."""
+
+
+class CapacitySpec(ApiModel):
+    """Override of the capacity model (per-replica step time and prefill speed). Unset fields come from the profile."""
+
+    profile: str | None = Field(default=None, max_length=63)
+    """Named profile, e.g. 'llama3-8b-h100-tp1'; chosen from model and topology when unset."""
+    decodeBaseMs: float | None = Field(default=None, gt=0, le=10000)
+    """Decode step time floor in milliseconds."""
+    decodePerSequenceUs: float | None = Field(default=None, ge=0, le=100000)
+    """Added step time per running sequence, in microseconds."""
+    decodePerCachedTokenNs: float | None = Field(default=None, ge=0, le=100000)
+    """Added step time per cached context token in the batch, in nanoseconds."""
+    prefillTokensPerSecond: float | None = Field(default=None, gt=0)
+    """Prefill throughput of one replica."""
+    kvCacheTokens: int | None = Field(default=None, ge=1)
+    """KV-cache capacity of one replica in tokens."""
+
+
+class InferencePoolSpec(ApiModel):
+    """Desired state of a pool of identical inference replicas."""
+
+    model: ModelSpec
+    """The model to serve."""
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    """Serving engine."""
+    topology: TopologySpec = Field(default_factory=TopologySpec)
+    """GPUs and nodes per replica."""
+    replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)
+    """Replica bounds."""
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
+    """Autoscaling mode and SLOs."""
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    """Batch limits."""
+    pod: PodSpec = Field(default_factory=PodSpec)
+    """Pod-level details."""
+    capacity: CapacitySpec | None = None
+    """Capacity model override."""
+    tier: Name
+    """Tier of the FleetQuota named by quotaRef, e.g. 'free'."""
+    quotaRef: Name = "default"
+    """Name of the cluster-scoped FleetQuota this pool draws from."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!self.topology.expertParallel || self.model.architecture == 'moe'",
+                    "topology.expertParallel requires model.architecture 'moe'",
+                    ".topology.expertParallel",
+                ),
+                cel(
+                    "!has(self.replicas.count) || self.autoscaling.mode in ['External', 'Off']",
+                    "replicas.count must only be set when autoscaling.mode is 'External' or 'Off'",
+                    ".replicas.count",
+                ),
+                cel(
+                    "!has(self.replicas.count) || (self.replicas.count >= self.replicas.min "
+                    "&& self.replicas.count <= self.replicas.max)",
+                    "replicas.count must be between replicas.min and replicas.max",
+                    ".replicas.count",
+                ),
+                cel(
+                    "!has(self.autoscaling.scaleToZero) || self.replicas.min == 0",
+                    "autoscaling.scaleToZero requires replicas.min 0",
+                    ".autoscaling.scaleToZero",
+                ),
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> InferencePoolSpec:
+        if self.topology.expertParallel and self.model.architecture != "moe":
+            raise ValueError(
+                "topology.expertParallel: true requires model.architecture 'moe' "
+                f"(got '{self.model.architecture}'); allowed: false for dense models"
+            )
+        count = self.replicas.count
+        if count is not None:
+            if self.autoscaling.mode not in ("External", "Off"):
+                raise ValueError(
+                    f"replicas.count: must only be set when autoscaling.mode is 'External' or 'Off' "
+                    f"(mode is '{self.autoscaling.mode}', where the operator owns replicas)"
+                )
+            if not self.replicas.min <= count <= self.replicas.max:
+                raise ValueError(
+                    f"replicas.count: {count} must be between replicas.min ({self.replicas.min}) "
+                    f"and replicas.max ({self.replicas.max})"
+                )
+        if self.autoscaling.scaleToZero is not None and self.replicas.min != 0:
+            raise ValueError(
+                f"autoscaling.scaleToZero: requires replicas.min 0 (got {self.replicas.min})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- InferencePool status
+class SignalsStatus(ApiModel):
+    """Coarse observations from the last tick (not a mirror of Prometheus)."""
+
+    requestRate: float | None = None
+    """Arrivals per second."""
+    outputTokensPerSecond: float | None = None
+    """Generated tokens per second."""
+    waiting: float | None = None
+    """Queued requests."""
+    running: float | None = None
+    """Requests in running batches."""
+    kvCacheUsage: float | None = None
+    """KV-cache use, 0..1, mean over replicas."""
+    ttftP99: str | None = None
+    """p99 time to first token, e.g. '812ms'."""
+    itlP99: str | None = None
+    """p99 inter-token latency, e.g. '41ms'."""
+    at: str | None = None
+    """When the signals were read (RFC 3339)."""
+
+
+class CostStatus(ApiModel):
+    """What the pool costs now, from ready GPUs and FleetQuota prices."""
+
+    gpus: int | None = None
+    """GPUs of ready replicas."""
+    dollarsPerHour: float | None = None
+    """GPU cost per hour."""
+    dollarsPerMillionTokens: float | None = None
+    """Cost per million output tokens at the current rate."""
+
+
+class BatchingStatus(ApiModel):
+    """Batch limit in force and the one the policy recommends."""
+
+    maxNumSeqs: int | None = None
+    """--max-num-seqs the pods run with."""
+    recommendedMaxNumSeqs: int | None = None
+    """Largest batch predicted to meet the ITL SLO."""
+    reason: str | None = None
+    """Why."""
+
+
+class Decision(ApiModel):
+    """One scaling or batching decision and why."""
+
+    time: str
+    """When (RFC 3339)."""
+    action: str
+    """ScaleUp, ScaleDown, SetMaxNumSeqs, Hold..."""
+    from_: int | None = Field(default=None, alias="from")
+    """Value before."""
+    to: int | None = None
+    """Value after."""
+    reason: str
+    """Human-readable reason."""
+    applied: bool = True
+    """False in Shadow mode or when blocked."""
+
+
+class QuotaStatus(ApiModel):
+    """The quota cap in force for this pool."""
+
+    tier: str | None = None
+    """Tier charged."""
+    maxReplicas: int | None = None
+    """Replicas the tier budget allows this pool now."""
+    reason: str | None = None
+    """Why the cap is what it is."""
+
+
+class InferencePoolStatus(ApiModel):
+    """Observed state, written only through the /status subresource."""
+
+    replicas: int | None = None
+    """Replicas (groups for multi-node pools) that exist; the /scale status field."""
+    readyReplicas: int | None = None
+    """Replicas ready to serve."""
+    desiredReplicas: int | None = None
+    """Replicas the operator (or /scale) wants."""
+    selector: str | None = None
+    """Label selector of the pool's (leader) pods, for /scale."""
+    observedGeneration: int | None = None
+    """metadata.generation the status reflects."""
+    signals: SignalsStatus | None = None
+    """Last observations."""
+    cost: CostStatus | None = None
+    """Current cost."""
+    batching: BatchingStatus | None = None
+    """Batch limits."""
+    quota: QuotaStatus | None = None
+    """Quota cap."""
+    decisions: list[Decision] = Field(default_factory=list, max_length=5)
+    """The last 5 decisions, newest last."""
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    """Ready, SpecValid, MetricsAvailable, SLOMet, QuotaLimited, Progressing."""
+
+
+class ObjectMeta(ApiModel):
+    """The metadata fields this API reads."""
+
+    model_config = ApiModel.model_config | {"extra": "allow"}
+
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    namespace: str | None = Field(default=None, max_length=63)
+    generation: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class InferencePool(ApiModel):
+    """A pool of identical LLM inference replicas, autoscaled against p99 SLOs within a tier budget."""
+
+    apiVersion: Literal["inferencefleet.io/v1alpha1"] = API_VERSION
+    kind: Literal["InferencePool"] = "InferencePool"
+    metadata: ObjectMeta
+    spec: InferencePoolSpec
+    status: InferencePoolStatus | None = None
+
+
+# ---------------------------------------------------------------- FleetQuota
+class GpuPrice(ApiModel):
+    """Hourly price of one GPU type."""
+
+    type: str = Field(min_length=1, max_length=63)
+    """GPU type as in InferencePool topology.gpu.type."""
+    dollarsPerHour: float = Field(ge=0, le=10000)
+    """Price of one GPU for one hour."""
+
+
+class Budget(ApiModel):
+    """A GPU and / or dollar budget; an unset field is unlimited."""
+
+    gpus: int | None = Field(default=None, ge=0, le=1000000)
+    """GPUs."""
+    dollarsPerHour: float | None = Field(default=None, ge=0, le=100000000)
+    """Dollars per hour."""
+
+
+class TierSpec(ApiModel):
+    """A tier: guaranteed share, borrowing limit and priority under contention."""
+
+    name: Name
+    """Tier name pools refer to, e.g. 'premium'."""
+    priority: int = Field(ge=0, le=1000000)
+    """Higher keeps its capacity longer under contention."""
+    guaranteed: Budget = Field(default_factory=Budget)
+    """Always available to this tier when it asks for it."""
+    limit: Budget = Field(default_factory=Budget)
+    """Never exceeded, borrowing included."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.guaranteed.gpus) || !has(self.limit.gpus) || self.guaranteed.gpus <= self.limit.gpus",
+                    "tier guaranteed.gpus must be less than or equal to limit.gpus",
+                    ".guaranteed.gpus",
+                ),
+                cel(
+                    "!has(self.guaranteed.dollarsPerHour) || !has(self.limit.dollarsPerHour) "
+                    "|| self.guaranteed.dollarsPerHour <= self.limit.dollarsPerHour",
+                    "tier guaranteed.dollarsPerHour must be less than or equal to limit.dollarsPerHour",
+                    ".guaranteed.dollarsPerHour",
+                ),
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _guarantee_within_limit(self) -> TierSpec:
+        for field in ("gpus", "dollarsPerHour"):
+            guaranteed, limit = getattr(self.guaranteed, field), getattr(self.limit, field)
+            if guaranteed is not None and limit is not None and guaranteed > limit:
+                raise ValueError(
+                    f"guaranteed.{field}: {guaranteed} must be less than or equal to limit.{field} ({limit})"
+                )
+        return self
+
+
+class FleetQuotaSpec(ApiModel):
+    """Prices, the overall budget and the tiers that share it."""
+
+    gpuPrices: list[GpuPrice] = Field(min_length=1, max_length=64)
+    """Hourly price per GPU type; every pool's GPU type needs one."""
+    limits: Budget = Field(default_factory=Budget)
+    """The whole fleet's budget."""
+    tiers: list[TierSpec] = Field(min_length=1, max_length=32)
+    """Tiers, e.g. premium / standard / free."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))", "tiers names must be unique", ".tiers"),
+                cel(
+                    "self.gpuPrices.all(p, self.gpuPrices.exists_one(q, q.type == p.type))",
+                    "gpuPrices types must be unique",
+                    ".gpuPrices",
+                ),
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetQuotaSpec:
+        for field, values in (
+            ("tiers", [t.name for t in self.tiers]),
+            ("gpuPrices", [p.type for p in self.gpuPrices]),
+        ):
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                key = "name" if field == "tiers" else "type"
+                raise ValueError(f"{field}: {key} must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    def tier(self, name: str) -> TierSpec | None:
+        """The tier called ``name``, if any."""
+        return next((t for t in self.tiers if t.name == name), None)
+
+    def price(self, gpu_type: str) -> float | None:
+        """Dollars per GPU-hour of ``gpu_type``, if priced."""
+        return next((p.dollarsPerHour for p in self.gpuPrices if p.type == gpu_type), None)
+
+
+class TierStatus(ApiModel):
+    """Use of one tier at the last tick."""
+
+    name: str
+    gpus: int = 0
+    """GPUs allotted to the tier's pools."""
+    dollarsPerHour: float = 0.0
+    """Their hourly cost."""
+    borrowedGpus: int = 0
+    """GPUs above the guaranteed share."""
+    pools: int = 0
+    """Pools in the tier."""
+    cappedPools: int = 0
+    """Pools held below what they asked for."""
+
+
+class FleetQuotaStatus(ApiModel):
+    """Observed use of the quota."""
+
+    observedGeneration: int | None = None
+    tiers: list[TierStatus] = Field(default_factory=list, max_length=32)
+    """Per-tier use."""
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    """Ready, OverBudget."""
+
+
+class FleetQuota(ApiModel):
+    """Cluster-wide GPU prices, budgets and tiers that InferencePools draw from."""
+
+    apiVersion: Literal["inferencefleet.io/v1alpha1"] = API_VERSION
+    kind: Literal["FleetQuota"] = "FleetQuota"
+    metadata: ObjectMeta
+    spec: FleetQuotaSpec
+    status: FleetQuotaStatus | None = None

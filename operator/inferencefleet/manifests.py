@@ -1,0 +1,139 @@
+"""Read InferencePool / FleetQuota YAML files into models, with errors a person can act on.
+
+Every problem is reported as ``FILE:DOC-INDEX: KIND/NAME: field.path: message``; malformed
+YAML and unknown kinds get one clear line too, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
+from .errors import UserError
+
+KINDS: dict[str, type[BaseModel]] = {"InferencePool": InferencePool, "FleetQuota": FleetQuota}
+_FIELD_PREFIX = re.compile(r"^(?:Value error, )?([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file; ``index`` counts from 0 and skips nothing."""
+
+    source: str
+    index: int
+    body: Any
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", "?")) if isinstance(self.body, dict) else "?"
+
+    @property
+    def name(self) -> str:
+        meta = self.body.get("metadata") if isinstance(self.body, dict) else None
+        return str(meta.get("name", "?")) if isinstance(meta, dict) else "?"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one document."""
+
+    document: Document
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.document.source}:{self.document.index}: {self.document.kind}/{self.document.name}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+def read_documents(path: str) -> list[Document]:
+    """All non-empty documents in ``path`` ('-' reads standard input)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"{path}: cannot read: {error.strerror or error}") from None
+    source = "<stdin>" if path == "-" else path
+    try:
+        bodies = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:line {mark.line + 1}" if mark is not None else source
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"{where}: malformed YAML: {problem}") from None
+    return [Document(source, i, body) for i, body in enumerate(bodies) if body is not None]
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+
+
+def pydantic_problems(document: Document, error: ValidationError) -> list[Problem]:
+    """Problems from a pydantic error, with the field path taken from the message where a validator put it."""
+    problems = []
+    for item in error.errors(include_url=False):
+        path, message = _field_path(item["loc"]), item["msg"]
+        prefixed = _FIELD_PREFIX.match(message)
+        if prefixed and item["type"] == "value_error":
+            path = f"{path}.{prefixed.group(1)}" if path else prefixed.group(1)
+            message = prefixed.group(2)
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if item["type"] == "literal_error" and item.get("ctx", {}).get("expected"):
+            message = f"must be one of {item['ctx']['expected']}, got {item['input']!r}"
+        problems.append(Problem(document, path, message))
+    return problems
+
+
+def parse(document: Document) -> tuple[BaseModel | None, list[Problem]]:
+    """The model for one document, or the problems that stop it being one."""
+    body = document.body
+    if not isinstance(body, dict):
+        return None, [Problem(document, "", f"must be a mapping (a Kubernetes object), got {type(body).__name__}")]
+    kind = body.get("kind")
+    if kind not in KINDS:
+        allowed = ", ".join(KINDS)
+        return None, [Problem(document, "kind", f"unknown kind {kind!r}; allowed: {allowed} ({API_VERSION})")]
+    if body.get("apiVersion") != API_VERSION:
+        return None, [Problem(document, "apiVersion", f"must be {API_VERSION!r}, got {body.get('apiVersion')!r}")]
+    try:
+        return KINDS[kind].model_validate(body), []
+    except ValidationError as error:
+        return None, pydantic_problems(document, error)
+
+
+def load(paths: Iterable[str], kind: type[BaseModel]) -> list[Any]:
+    """Every object of ``kind`` in ``paths``; any invalid document raises one UserError listing all problems."""
+    found, problems = [], []
+    for path in paths:
+        for document in read_documents(path):
+            model, errors = parse(document)
+            problems.extend(errors)
+            if isinstance(model, kind):
+                found.append(model)
+    if problems:
+        raise UserError("invalid input:\n" + "\n".join(str(p) for p in problems))
+    return found
+
+
+def load_pools(paths: Iterable[str]) -> list[InferencePool]:
+    """InferencePools from files (other kinds in the files are ignored)."""
+    pools = load(paths, InferencePool)
+    if not pools:
+        raise UserError(f"no InferencePool ({API_VERSION}) found in {', '.join(paths)}")
+    return pools
+
+
+def load_quota(path: str) -> FleetQuota:
+    """The single FleetQuota in ``path``."""
+    quotas = load([path], FleetQuota)
+    if len(quotas) != 1:
+        raise UserError(f"{path}: expected exactly one FleetQuota, found {len(quotas)}")
+    return quotas[0]

@@ -1,0 +1,114 @@
+"""What the operator knows about each pool at one tick: typed, timestamped, and honest about gaps.
+
+Pure (no I/O). The Prometheus adapter produces these; the planner and the simulator consume them;
+``inferencefleet signals -o json`` prints them and ``inferencefleet plan --signals`` reads them.
+A value that is NaN, infinite, absent or stale is *missing* with a reason, never zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SIGNAL_NAMES: tuple[str, ...] = (
+    "request_rate",
+    "prompt_tokens_per_second",
+    "output_tokens_per_second",
+    "running",
+    "waiting",
+    "kv_cache_usage",
+    "ttft_p50",
+    "ttft_p99",
+    "itl_p50",
+    "itl_p99",
+    "e2e_p99",
+    "ready_replicas",
+)
+"""Every signal, in the order tables print them. Latencies are in seconds, rates per second."""
+
+
+class Sample(BaseModel):
+    """One signal value with the time it was observed, or the reason it is missing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float | None = None
+    at: float | None = None
+    """Unix time of the sample."""
+    missing: str | None = None
+    """Why there is no value (no series, NaN, stale, query failed...)."""
+
+    @classmethod
+    def of(cls, value: float, at: float) -> Sample:
+        """A present value; NaN and infinities become missing."""
+        if math.isnan(value):
+            return cls(missing="value is NaN (no events in the window)", at=at)
+        if math.isinf(value):
+            return cls(missing="value is infinite (quantile above the last finite bucket)", at=at)
+        return cls(value=value, at=at)
+
+    @classmethod
+    def absent(cls, reason: str) -> Sample:
+        """A missing value and why."""
+        return cls(missing=reason)
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+class PoolSignals(BaseModel):
+    """All signals of one pool (namespace + name) at one tick."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str
+    pool: str
+    at: float
+    """Unix time of the tick."""
+    request_rate: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    prompt_tokens_per_second: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    output_tokens_per_second: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    running: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    waiting: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    kv_cache_usage: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    ttft_p50: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    ttft_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    itl_p50: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    itl_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    e2e_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    ready_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.pool)
+
+    def sample(self, name: str) -> Sample:
+        """The sample called ``name`` (one of SIGNAL_NAMES)."""
+        value = getattr(self, name)
+        assert isinstance(value, Sample)
+        return value
+
+    def missing(self) -> dict[str, str]:
+        """Signal name -> reason for every missing signal."""
+        return {n: s.missing or "missing" for n in SIGNAL_NAMES if not (s := self.sample(n)).ok}
+
+
+class SignalsSnapshot(BaseModel):
+    """Signals of every pool at one tick: the JSON document of ``signals -o json`` / ``plan --signals``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: float
+    """Unix time of the tick."""
+    pools: list[PoolSignals] = Field(default_factory=list)
+
+    def for_pool(self, namespace: str, name: str) -> PoolSignals:
+        """Signals of one pool; a pool with no series at all gets every signal missing."""
+        for signals in self.pools:
+            if signals.key == (namespace, name):
+                return signals
+        return PoolSignals(namespace=namespace, pool=name, at=self.at, **{
+            n: Sample.absent("no series for this pool") for n in SIGNAL_NAMES
+        })

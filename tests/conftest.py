@@ -1,0 +1,1 @@
+"""Shared test configuration: the source root is importable without installation."""
