@@ -36,7 +36,7 @@ crds: $(STAMP)
 	$(BIN)/inferencefleet crds
 
 golden: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit/render --update-golden
+	INFERENCEFLEET_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/unit/render
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -133,7 +133,7 @@ def load_pools(paths: Iterable[str]) -> list[InferencePool]:
 
 def load_quota(path: str) -> FleetQuota:
     """The single FleetQuota in ``path``."""
-    quotas = load([path], FleetQuota)
+    quotas: list[FleetQuota] = load([path], FleetQuota)
     if len(quotas) != 1:
         raise UserError(f"{path}: expected exactly one FleetQuota, found {len(quotas)}")
     return quotas[0]

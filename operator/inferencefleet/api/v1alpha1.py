@@ -8,17 +8,17 @@ and as CEL ``x-kubernetes-validations`` (enforced by the API server).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, model_validator
 
-from .base import ApiModel, cel
+from .base import ApiModel, cel, with_rules
 from .conditions import Condition
 from .durations import Duration
 
 GROUP = "inferencefleet.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Final = "inferencefleet.io/v1alpha1"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
@@ -58,24 +58,18 @@ class SpeculativeSpec(ApiModel):
     promptLookupMax: int | None = Field(default=None, ge=1, le=16)
     """ngram only: longest n-gram to match in the prompt."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "self.method == 'ngram' || has(self.model)",
-                    "speculative.model is required when method is 'eagle' or 'draft'",
-                    ".model",
-                )
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.method == 'ngram' || has(self.model)",
+            "speculative.model is required when method is 'eagle' or 'draft'",
+            ".model",
+        ),
+    )
 
     @model_validator(mode="after")
     def _draft_needs_model(self) -> SpeculativeSpec:
         if self.method != "ngram" and self.model is None:
-            raise ValueError(
-                f"model: is required when method is '{self.method}' ('ngram' needs no model)"
-            )
+            raise ValueError(f"model: is required when method is '{self.method}' ('ngram' needs no model)")
         return self
 
 
@@ -133,24 +127,19 @@ class TopologySpec(ApiModel):
     gpusPerReplica: int | None = Field(default=None, ge=1, le=4096)
     """Optional check value: when set it must equal tensorParallel x pipelineParallel x dataParallel."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.gpusPerReplica) || self.gpusPerReplica == "
-                    "self.tensorParallel * self.pipelineParallel * self.dataParallel",
-                    "topology.gpusPerReplica must equal tensorParallel x pipelineParallel x dataParallel",
-                    ".gpusPerReplica",
-                ),
-                cel(
-                    "(self.tensorParallel * self.pipelineParallel * self.dataParallel) "
-                    "% self.nodesPerReplica == 0",
-                    "topology.nodesPerReplica must divide tensorParallel x pipelineParallel x dataParallel",
-                    ".nodesPerReplica",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "!has(self.gpusPerReplica) || self.gpusPerReplica == "
+            "self.tensorParallel * self.pipelineParallel * self.dataParallel",
+            "topology.gpusPerReplica must equal tensorParallel x pipelineParallel x dataParallel",
+            ".gpusPerReplica",
+        ),
+        cel(
+            "(self.tensorParallel * self.pipelineParallel * self.dataParallel) % self.nodesPerReplica == 0",
+            "topology.nodesPerReplica must divide tensorParallel x pipelineParallel x dataParallel",
+            ".nodesPerReplica",
+        ),
+    )
 
     @property
     def gpus(self) -> int:
@@ -190,13 +179,9 @@ class ReplicasSpec(ApiModel):
     count: int | None = Field(default=None, ge=0, le=10000)
     """Desired replicas when autoscaling.mode is External (written by HPA/KEDA via /scale) or Off."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel("self.min <= self.max", "replicas.min must be less than or equal to replicas.max", ".min"),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel("self.min <= self.max", "replicas.min must be less than or equal to replicas.max", ".min"),
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ReplicasSpec:
@@ -259,17 +244,13 @@ class MaxNumSeqsRange(ApiModel):
     max: int = Field(default=256, ge=1, le=4096)
     """Largest batch; the value used in Fixed mode."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "self.min <= self.max",
-                    "batching.maxNumSeqs.min must be less than or equal to batching.maxNumSeqs.max",
-                    ".min",
-                )
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.min <= self.max",
+            "batching.maxNumSeqs.min must be less than or equal to batching.maxNumSeqs.max",
+            ".min",
+        ),
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> MaxNumSeqsRange:
@@ -301,14 +282,18 @@ class CacheVolumeSpec(ApiModel):
     sizeLimit: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
     """emptyDir size limit, e.g. '200Gi'."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel("self.kind != 'pvc' || has(self.claimName)", "cache.claimName is required when kind is 'pvc'", ".claimName"),
-                cel("self.kind != 'hostPath' || has(self.path)", "cache.path is required when kind is 'hostPath'", ".path"),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.kind != 'pvc' || has(self.claimName)",
+            "cache.claimName is required when kind is 'pvc'",
+            ".claimName",
+        ),
+        cel(
+            "self.kind != 'hostPath' || has(self.path)",
+            "cache.path is required when kind is 'hostPath'",
+            ".path",
+        ),
+    )
 
     @model_validator(mode="after")
     def _source(self) -> CacheVolumeSpec:
@@ -407,33 +392,29 @@ class InferencePoolSpec(ApiModel):
     quotaRef: Name = "default"
     """Name of the cluster-scoped FleetQuota this pool draws from."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "!self.topology.expertParallel || self.model.architecture == 'moe'",
-                    "topology.expertParallel requires model.architecture 'moe'",
-                    ".topology.expertParallel",
-                ),
-                cel(
-                    "!has(self.replicas.count) || self.autoscaling.mode in ['External', 'Off']",
-                    "replicas.count must only be set when autoscaling.mode is 'External' or 'Off'",
-                    ".replicas.count",
-                ),
-                cel(
-                    "!has(self.replicas.count) || (self.replicas.count >= self.replicas.min "
-                    "&& self.replicas.count <= self.replicas.max)",
-                    "replicas.count must be between replicas.min and replicas.max",
-                    ".replicas.count",
-                ),
-                cel(
-                    "!has(self.autoscaling.scaleToZero) || self.replicas.min == 0",
-                    "autoscaling.scaleToZero requires replicas.min 0",
-                    ".autoscaling.scaleToZero",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "!self.topology.expertParallel || self.model.architecture == 'moe'",
+            "topology.expertParallel requires model.architecture 'moe'",
+            ".topology.expertParallel",
+        ),
+        cel(
+            "!has(self.replicas.count) || self.autoscaling.mode in ['External', 'Off']",
+            "replicas.count must only be set when autoscaling.mode is 'External' or 'Off'",
+            ".replicas.count",
+        ),
+        cel(
+            "!has(self.replicas.count) || (self.replicas.count >= self.replicas.min "
+            "&& self.replicas.count <= self.replicas.max)",
+            "replicas.count must be between replicas.min and replicas.max",
+            ".replicas.count",
+        ),
+        cel(
+            "!has(self.autoscaling.scaleToZero) || self.replicas.min == 0",
+            "autoscaling.scaleToZero requires replicas.min 0",
+            ".autoscaling.scaleToZero",
+        ),
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> InferencePoolSpec:
@@ -455,9 +436,7 @@ class InferencePoolSpec(ApiModel):
                     f"and replicas.max ({self.replicas.max})"
                 )
         if self.autoscaling.scaleToZero is not None and self.replicas.min != 0:
-            raise ValueError(
-                f"autoscaling.scaleToZero: requires replicas.min 0 (got {self.replicas.min})"
-            )
+            raise ValueError(f"autoscaling.scaleToZero: requires replicas.min 0 (got {self.replicas.min})")
         return self
 
 
@@ -612,23 +591,19 @@ class TierSpec(ApiModel):
     limit: Budget = Field(default_factory=Budget)
     """Never exceeded, borrowing included."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.guaranteed.gpus) || !has(self.limit.gpus) || self.guaranteed.gpus <= self.limit.gpus",
-                    "tier guaranteed.gpus must be less than or equal to limit.gpus",
-                    ".guaranteed.gpus",
-                ),
-                cel(
-                    "!has(self.guaranteed.dollarsPerHour) || !has(self.limit.dollarsPerHour) "
-                    "|| self.guaranteed.dollarsPerHour <= self.limit.dollarsPerHour",
-                    "tier guaranteed.dollarsPerHour must be less than or equal to limit.dollarsPerHour",
-                    ".guaranteed.dollarsPerHour",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "!has(self.guaranteed.gpus) || !has(self.limit.gpus) || self.guaranteed.gpus <= self.limit.gpus",
+            "tier guaranteed.gpus must be less than or equal to limit.gpus",
+            ".guaranteed.gpus",
+        ),
+        cel(
+            "!has(self.guaranteed.dollarsPerHour) || !has(self.limit.dollarsPerHour) "
+            "|| self.guaranteed.dollarsPerHour <= self.limit.dollarsPerHour",
+            "tier guaranteed.dollarsPerHour must be less than or equal to limit.dollarsPerHour",
+            ".guaranteed.dollarsPerHour",
+        ),
+    )
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> TierSpec:
@@ -651,18 +626,18 @@ class FleetQuotaSpec(ApiModel):
     tiers: list[TierSpec] = Field(min_length=1, max_length=32)
     """Tiers, e.g. premium / standard / free."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel("self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))", "tiers names must be unique", ".tiers"),
-                cel(
-                    "self.gpuPrices.all(p, self.gpuPrices.exists_one(q, q.type == p.type))",
-                    "gpuPrices types must be unique",
-                    ".gpuPrices",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))",
+            "tiers names must be unique",
+            ".tiers",
+        ),
+        cel(
+            "self.gpuPrices.all(p, self.gpuPrices.exists_one(q, q.type == p.type))",
+            "gpuPrices types must be unique",
+            ".gpuPrices",
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> FleetQuotaSpec:
