@@ -1,0 +1,210 @@
+"""Inputs and outputs of one planner tick, as frozen dataclasses.
+
+``PoolKey`` is ``(namespace, name)``. Times are Unix seconds; the planner never reads a clock.
+``FleetState`` is everything the planner remembers between ticks; it round-trips through JSON
+(``to_json`` / ``from_json``) so ``inferencefleet plan --state`` and the operator can keep it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from ..api.v1alpha1 import Decision, TierStatus
+from ..errors import UserError
+
+PoolKey = tuple[str, str]
+"""(namespace, name) of an InferencePool."""
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class PoolObservation:
+    """What exists in the cluster for one pool (from the workload, not from Prometheus)."""
+
+    replicas: int
+    """Replicas (groups, for multi-node pools) that exist, ready or not."""
+    ready_replicas: int
+    """Replicas ready to serve."""
+    max_num_seqs: int | None = None
+    """--max-num-seqs the running pods were started with (None: unknown / no pods)."""
+    starting_since: tuple[float, ...] = ()
+    """Creation time of each replica that exists but is not ready yet."""
+
+
+@dataclass(frozen=True)
+class PoolMemory:
+    """What the planner remembers about one pool between ticks."""
+
+    updated_at: float | None = None
+    """Time of the tick that wrote this memory."""
+    demand_level: float | None = None
+    """Holt-smoothed arrival rate (req/s)."""
+    demand_trend: float = 0.0
+    """Holt-smoothed slope of the arrival rate (req/s per s)."""
+    step_correction: float = 1.0
+    """Observed / predicted p99 inter-token latency, smoothed and bounded (multiplies step time)."""
+    prefill_correction: float = 1.0
+    """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
+    last_scale_up: float | None = None
+    last_scale_down: float | None = None
+    low_since: float | None = None
+    """Since when the ideal replica count has stayed below the current one."""
+    low_peak: int | None = None
+    """Highest ideal count seen while low: scale-down goes no further than this."""
+    last_request_at: float | None = None
+    """Last tick that saw requests arriving, waiting or running (for scale-to-zero)."""
+    cold_start_s: float | None = None
+    """Measured replica ready time (smoothed); wins over spec.autoscaling.coldStart once seen."""
+    starting_since: tuple[float, ...] = ()
+    """Start times of replicas that were starting at the last tick (to measure cold start)."""
+    max_num_seqs: int | None = None
+    """The max-num-seqs the planner last asked for."""
+    last_rollout: float | None = None
+    """When the planner last proposed a max-num-seqs rollout."""
+
+
+@dataclass(frozen=True)
+class FleetState:
+    """The planner's memory of every pool."""
+
+    pools: Mapping[PoolKey, PoolMemory] = field(default_factory=dict)
+
+    def memory(self, key: PoolKey) -> PoolMemory:
+        """The memory of one pool (empty for a pool seen for the first time)."""
+        return self.pools.get(key, PoolMemory())
+
+    def to_json(self) -> str:
+        """JSON: {"pools": [{"namespace", "name", ...PoolMemory fields}]}, sorted by key."""
+        rows = [
+            {"namespace": key[0], "name": key[1], **asdict(memory)}
+            for key, memory in sorted(self.pools.items())
+        ]
+        return json.dumps({"pools": rows}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "state") -> FleetState:
+        """Parse ``to_json`` output; a bad document raises UserError naming the field."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{source}: malformed JSON: {error.msg} at line {error.lineno}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("pools"), list):
+            raise UserError(f"{source}: must be an object with a 'pools' list (as written by --state-out)")
+        known = {f.name for f in fields(PoolMemory)}
+        pools: dict[PoolKey, PoolMemory] = {}
+        for index, row in enumerate(document["pools"]):
+            where = f"{source}: pools[{index}]"
+            if not isinstance(row, dict) or not {"namespace", "name"} <= row.keys():
+                raise UserError(f"{where}: must be an object with 'namespace' and 'name'")
+            unknown = set(row) - known - {"namespace", "name"}
+            if unknown:
+                raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
+            values: dict[str, Any] = {k: v for k, v in row.items() if k in known}
+            values["starting_since"] = tuple(values.get("starting_since", ()))
+            try:
+                pools[(str(row["namespace"]), str(row["name"]))] = PoolMemory(**values)
+            except TypeError as error:
+                raise UserError(f"{where}: {error}") from None
+        return cls(pools)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One action and why: ScaleUp, ScaleDown, Hold, SetMaxNumSeqs, KeepMaxNumSeqs."""
+
+    action: str
+    from_: int | None
+    to: int | None
+    reason: str
+
+    def to_api(self, time: str, applied: bool) -> Decision:
+        """The status.decisions entry for this record."""
+        return Decision(time=time, action=self.action, from_=self.from_, to=self.to, reason=self.reason,
+                        applied=applied)
+
+
+@dataclass(frozen=True)
+class ConditionVerdict:
+    """A condition to set on the pool (type, status, reason, message); the setter stamps times."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PoolDecision:
+    """Everything the tick decided for one pool."""
+
+    key: PoolKey
+    mode: str
+    """spec.autoscaling.mode."""
+    tier: str
+    current_replicas: int
+    """Replicas that exist (observed)."""
+    desired_replicas: int
+    """Replicas the pool should have (Managed: the planner's decision; External/Off: /scale)."""
+    applied: bool
+    """True when the operator acts on it (Managed); False in Shadow, External and Off."""
+    max_num_seqs: int
+    """--max-num-seqs the pods should run with."""
+    recommended_max_num_seqs: int
+    """Largest batch predicted to meet the ITL SLO with margin."""
+    rollout_max_num_seqs: bool
+    """True when max_num_seqs differs from what the pods run and a rolling restart is proposed."""
+    quota_cap: int | None
+    """Most replicas the tier budget allows (None: no FleetQuota governs the pool)."""
+    quota_reason: str
+    gpus: int
+    """GPUs of desired_replicas."""
+    dollars_per_hour: float
+    """Hourly price of desired_replicas."""
+    replica_rate: float
+    """Planned arrival rate one replica serves within the SLOs (req/s)."""
+    forecast_rate: float | None
+    """Demand forecast over the cold-start horizon (req/s); None when signals are missing."""
+    records: tuple[DecisionRecord, ...]
+    conditions: tuple[ConditionVerdict, ...]
+
+    def condition(self, type_: str) -> ConditionVerdict | None:
+        """The verdict for one condition type, if any."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+@dataclass(frozen=True)
+class TierUsage:
+    """Use of one FleetQuota tier after this tick."""
+
+    name: str
+    gpus: int
+    dollars_per_hour: float
+    borrowed_gpus: int
+    """GPUs above the tier's guaranteed share."""
+    pools: int
+    capped_pools: int
+    """Pools held below what they asked for."""
+
+    def to_status(self) -> TierStatus:
+        """The FleetQuota status.tiers entry."""
+        return TierStatus(name=self.name, gpus=self.gpus, dollarsPerHour=round(self.dollars_per_hour, 4),
+                          borrowedGpus=self.borrowed_gpus, pools=self.pools, cappedPools=self.capped_pools)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """The outcome of one tick: per-pool decisions, per-tier usage and the memory for the next tick."""
+
+    decisions: tuple[PoolDecision, ...]
+    tiers: tuple[TierUsage, ...]
+    state: FleetState
+    over_budget: str | None = None
+    """Why the fleet is over its budget (pools outside the planner's control use too much), else None."""
+
+    def decision(self, key: PoolKey) -> PoolDecision:
+        """The decision for one pool."""
+        return next(d for d in self.decisions if d.key == key)
