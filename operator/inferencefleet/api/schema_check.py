@@ -1,0 +1,186 @@
+"""Check an object against a CRD's openAPIV3Schema the way the API server does, offline.
+
+Order as in the API server: apply the schema's defaults, validate the structure (jsonschema
+Draft 2020-12 with RE2 patterns, and unknown fields refused as ``kubectl --validate=strict``
+does), then evaluate the CEL ``x-kubernetes-validations`` rules with cel-python on every node
+whose subtree is structurally valid.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import celpy
+import re2
+from celpy import celtypes
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+Schema = dict[str, Any]
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One schema or CEL violation: where (``spec.tiers[0].name``) and what."""
+
+    path: str
+    message: str
+
+
+def field_path(parts: Path) -> str:
+    """``('spec', 'tiers', 0, 'name')`` -> ``spec.tiers[0].name``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Schema) -> Iterator[ValidationError]:
+    """``pattern`` with RE2 semantics (Go's regexp, as the API server): ``$`` is the end of the text."""
+    if isinstance(instance, str) and not re2.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _strict_int(checker: Any, instance: Any) -> bool:
+    """``integer`` means a JSON integer: no booleans and no 1.0 (pydantic's strict mode agrees)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    validators={"pattern": _re2_pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_int),
+)
+
+
+def _draft2020(node: Any) -> Any:
+    """OpenAPI v3.0 spelling -> Draft 2020-12, with unknown fields refused."""
+    if isinstance(node, list):
+        return [_draft2020(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _draft2020(v) for k, v in node.items() if k not in ("default", "enum", "properties")}
+    if "enum" in node:
+        out["enum"] = node["enum"]
+    if "properties" in node:
+        out["properties"] = {name: _draft2020(sub) for name, sub in node["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if node.get(exclusive) is True:
+            out[exclusive] = out.pop(bound)
+    return out
+
+
+def apply_defaults(schema: Schema, value: Any) -> Any:
+    """A copy of ``value`` with the schema's defaults filled in at every level (as the API server does)."""
+    value = copy.deepcopy(value)
+    _default_in_place(schema, value)
+    return value
+
+
+def _default_in_place(schema: Schema, value: Any) -> None:
+    if isinstance(value, dict):
+        properties: dict[str, Schema] = schema.get("properties", {})
+        for name, sub in properties.items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+        for name, item in value.items():
+            sub = _child_schema(schema, name)
+            if sub is not None:
+                _default_in_place(sub, item)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            _default_in_place(schema["items"], item)
+
+
+def _child_schema(schema: Schema, key: str | int) -> Schema | None:
+    if isinstance(key, int):
+        items = schema.get("items")
+        return items if isinstance(items, dict) else None
+    sub = schema.get("properties", {}).get(key)
+    if sub is None and isinstance(schema.get("additionalProperties"), dict):
+        sub = schema["additionalProperties"]
+    return sub if isinstance(sub, dict) else None
+
+
+def to_cel(value: Any, schema: Schema) -> Any:
+    """A CEL value typed by the schema (``number`` is always a double, as in the API server)."""
+    kind = schema.get("type")
+    if isinstance(value, dict):
+        return celtypes.MapType(
+            {celtypes.StringType(k): to_cel(v, _child_schema(schema, k) or {}) for k, v in value.items()}
+        )
+    if isinstance(value, list):
+        items = schema.get("items")
+        return celtypes.ListType([to_cel(v, items if isinstance(items, dict) else {}) for v in value])
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return celtypes.DoubleType(value)
+    return celpy.json_to_cel(value)
+
+
+@lru_cache(maxsize=256)
+def _program(rule: str) -> Any:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(rule))
+
+
+class SchemaChecker:
+    """Validates objects against one CRD's openAPIV3Schema (structure, then CEL rules)."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self._validator = _Validator(_draft2020(schema))
+
+    def check(self, obj: Any) -> list[Finding]:
+        """Every problem with ``obj``, sorted by path; empty when the API server would accept it."""
+        defaulted = apply_defaults(self.schema, obj)
+        errors = list(self._validator.iter_errors(defaulted))
+        structural = [finding for error in errors for finding in _findings(error)]
+        broken = [tuple(error.absolute_path) for error in errors]
+        rules = list(self._rule_findings(self.schema, defaulted, (), broken))
+        return sorted(set(structural + rules))
+
+    def _rule_findings(self, schema: Schema, value: Any, path: Path, broken: list[Path]) -> Iterator[Finding]:
+        rules = schema.get("x-kubernetes-validations", [])
+        if rules and not any(b[: len(path)] == path for b in broken):
+            subject = to_cel(value, schema)
+            for rule in rules:
+                yield from _evaluate(rule, subject, path)
+        children: list[tuple[str | int, Any]] = []
+        if isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, list):
+            children = list(enumerate(value))
+        for key, item in children:
+            sub = _child_schema(schema, key)
+            if sub is not None:
+                yield from self._rule_findings(sub, item, (*path, key), broken)
+
+
+def _evaluate(rule: dict[str, str], subject: Any, path: Path) -> Iterator[Finding]:
+    target = (*path, *[p for p in rule.get("fieldPath", "").split(".") if p])
+    try:
+        result = _program(rule["rule"]).evaluate({"self": subject})
+    except celpy.CELEvalError as error:
+        yield Finding(field_path(target), f"rule {rule['rule']!r} could not be evaluated: {error.args[0]}")
+        return
+    if isinstance(result, celpy.CELEvalError):
+        yield Finding(field_path(target), f"rule {rule['rule']!r} could not be evaluated: {result.args[0]}")
+    elif not bool(result):
+        yield Finding(field_path(target), rule.get("message") or f"failed rule: {rule['rule']}")
+
+
+def _findings(error: ValidationError) -> list[Finding]:
+    """One jsonschema error as findings, worded like the API server's field errors."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        return [Finding(field_path((*path, k)), "unknown field") for k in error.instance if k not in allowed]
+    if error.validator == "required":
+        missing = [r for r in error.validator_value if r not in error.instance]
+        return [Finding(field_path((*path, name)), "required field is missing") for name in missing]
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return [Finding(field_path(path), f"must be one of {allowed}, got {error.instance!r}")]
+    return [Finding(field_path(path), error.message)]
