@@ -104,7 +104,7 @@ def parse(document: Document) -> tuple[BaseModel | None, list[Problem]]:
     if body.get("apiVersion") != API_VERSION:
         return None, [Problem(document, "apiVersion", f"must be {API_VERSION!r}, got {body.get('apiVersion')!r}")]
     try:
-        return KINDS[kind].model_validate(body), []
+        return KINDS[kind].model_validate(body, strict=True), []
     except ValidationError as error:
         return None, pydantic_problems(document, error)
 

@@ -21,7 +21,7 @@ _WHOLE = re.compile(PATTERN)
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string; ValueError names what is allowed."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
+    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
         raise ValueError(
             f"must be a duration string such as '800ms', '30s', '2m' or '1h30m' "
             f"(units ns, us, ms, s, m, h), got {text!r}"

@@ -317,10 +317,15 @@ class Toleration(ApiModel):
     """A pod toleration (core/v1 Toleration)."""
 
     key: str | None = Field(default=None, max_length=317)
+    """Taint key the toleration applies to; empty with operator 'Exists' matches every taint."""
     operator: Literal["Exists", "Equal"] | None = None
+    """'Exists' or 'Equal' (the default)."""
     value: str | None = Field(default=None, max_length=63)
+    """Taint value to match when operator is 'Equal'."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """Taint effect to match: 'NoSchedule', 'PreferNoSchedule' or 'NoExecute'; empty matches all."""
     tolerationSeconds: int | None = None
+    """For 'NoExecute': how long the pod stays bound after the taint appears; unset means forever."""
 
 
 class PodSpec(ApiModel):
@@ -664,6 +669,7 @@ class TierStatus(ApiModel):
     """Use of one tier at the last tick."""
 
     name: str
+    """Tier name."""
     gpus: int = 0
     """GPUs allotted to the tier's pools."""
     dollarsPerHour: float = 0.0
@@ -680,6 +686,7 @@ class FleetQuotaStatus(ApiModel):
     """Observed use of the quota."""
 
     observedGeneration: int | None = None
+    """metadata.generation the status reflects."""
     tiers: list[TierStatus] = Field(default_factory=list, max_length=32)
     """Per-tier use."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
