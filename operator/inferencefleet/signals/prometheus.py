@@ -1,0 +1,158 @@
+"""The Prometheus adapter: the only network I/O of ``signals`` (async, never blocks the event loop).
+
+One tick issues one query per signal plus one freshness query, all concurrently, whatever the
+number of pools. A query that fails after bounded retries makes that signal missing for every pool
+("query failed: ..."); it never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from inferencefleet.errors import UserError
+
+from .collect import PoolKey, QueryFailed, QueryResult, build_snapshot, parse_vector
+from .model import SignalsSnapshot
+from .promql import FRESHNESS, freshness_query, query, signals
+
+RETRY_BACKOFF = 0.2
+"""Seconds before the first retry; doubled for each further one."""
+
+
+class PrometheusSource:
+    """Reads every pool's signals from the Prometheus HTTP API at ``url``.
+
+    Use as ``async with PrometheusSource(url) as source: await source.snapshot(pools, now)`` to
+    keep one connection pool across ticks; without ``async with`` each call opens its own client.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        bearer_token_file: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        ca_file: str | None = None,
+        verify: bool = True,
+        timeout: float = 5.0,
+        retries: int = 2,
+        *,
+        namespace: str | None = None,
+        window: float = 60.0,
+        quantiles: tuple[float, float] = (0.5, 0.99),
+        stale_after: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise UserError(f"Prometheus URL {url!r} must start with http:// or https://")
+        if bearer_token_file and basic_auth:
+            raise UserError("Prometheus auth: give a bearer token file or basic auth, not both")
+        if retries < 0 or timeout <= 0 or stale_after <= 0:
+            raise UserError(
+                f"Prometheus client: retries ({retries}) must be >= 0, timeout ({timeout:g}s) and "
+                f"stale_after ({stale_after:g}s) must be positive"
+            )
+        self.url = url.rstrip("/")
+        self.bearer_token_file = bearer_token_file
+        self.basic_auth = basic_auth
+        self.verify: bool | ssl.SSLContext = verify
+        if ca_file is not None and verify:
+            try:
+                self.verify = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as error:
+                raise UserError(f"Prometheus CA file {ca_file}: cannot be loaded: {error}") from error
+        self.timeout = timeout
+        self.retries = retries
+        self.namespace = namespace
+        self.stale_after = stale_after
+        self.signals = signals(quantiles)
+        self.queries = {s.name: query(s, namespace, window) for s in self.signals}
+        self.queries[FRESHNESS] = freshness_query(namespace)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url,
+            auth=httpx.BasicAuth(*self.basic_auth) if self.basic_auth else None,
+            verify=self.verify,
+            timeout=self.timeout,
+            transport=self._transport,
+        )
+
+    async def __aenter__(self) -> PrometheusSource:
+        self._client = self._new_client()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _headers(self) -> dict[str, str]:
+        """Auth headers; the token file is re-read every time so rotated tokens are picked up."""
+        if not self.bearer_token_file:
+            return {}
+        return {"Authorization": f"Bearer {Path(self.bearer_token_file).read_text().strip()}"}
+
+    async def _query(self, client: httpx.AsyncClient, expr: str, at: float) -> QueryResult:
+        """One instant query with bounded retries on connection errors and 5xx; never raises."""
+        try:
+            headers = self._headers()
+        except OSError as error:
+            return QueryFailed(f"bearer token file {self.bearer_token_file}: {error.strerror}")
+        reason = "not attempted"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(RETRY_BACKOFF * 2 ** (attempt - 1))
+            try:
+                response = await client.post("/api/v1/query", data={"query": expr, "time": f"{at:.3f}"},
+                                             headers=headers)
+            except httpx.TransportError as error:
+                reason = f"{type(error).__name__} talking to {self.url}: {error}"
+                continue
+            if response.status_code >= 500:
+                reason = f"HTTP {response.status_code} from {self.url}: {_error_text(response)}"
+                continue
+            if response.status_code >= 400:
+                return QueryFailed(f"HTTP {response.status_code} from {self.url}: {_error_text(response)}")
+            try:
+                return parse_vector(response.json())
+            except (ValueError, KeyError, TypeError) as error:
+                return QueryFailed(f"unexpected answer from {self.url}: {error}")
+        return QueryFailed(f"{reason} (after {self.retries + 1} attempts)")
+
+    async def query_all(self, now: float) -> dict[str, QueryResult]:
+        """Every signal's query (and the freshness query) evaluated at ``now``, issued concurrently."""
+        client = self._client or self._new_client()
+        try:
+            names = list(self.queries)
+            results = await asyncio.gather(*(self._query(client, self.queries[n], now) for n in names))
+        finally:
+            if client is not self._client:
+                await client.aclose()
+        return dict(zip(names, results, strict=True))
+
+    async def snapshot(self, pools: Iterable[PoolKey] | None = None, now: float | None = None) -> SignalsSnapshot:
+        """Signals of ``pools`` ((namespace, name) pairs; default every pool seen) at ``now`` (default: now)."""
+        at = time.time() if now is None else now
+        results = await self.query_all(at)
+        return build_snapshot(self.signals, results, at, self.stale_after, pools)
+
+
+def _error_text(response: httpx.Response) -> str:
+    """Prometheus's own error message when the body has one, else the start of the body."""
+    try:
+        body: Any = response.json()
+        return str(body.get("error") or body)
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
