@@ -1,0 +1,115 @@
+"""Trace loaders: the three formats, compression, rate scaling, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inferencefleet.errors import UserError
+from inferencefleet.sim.traces import (
+    bundled_trace_path,
+    compress,
+    load_trace,
+    scale_rate,
+    truncate,
+)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_azure_csv_with_seven_digit_fractions(tmp_path: Path) -> None:
+    path = write(tmp_path, "azure.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                 "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n")
+    trace = load_trace(path)
+    assert [(r.arrival, r.prompt_tokens, r.output_tokens) for r in trace.requests] == [
+        (0.0, 374, 44), (pytest.approx(4.314579), 396, 109)
+    ]
+
+
+def test_generic_csv_in_seconds_is_sorted_and_rebased(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", "time,prompt_tokens,output_tokens\n12.5,10,3\n10.0,20,0\n")
+    trace = load_trace(path, "csv")
+    assert [(r.arrival, r.prompt_tokens, r.output_tokens) for r in trace.requests] == [
+        (0.0, 20, 1), (2.5, 10, 3)
+    ]
+
+
+def test_jsonl_milliseconds_and_optional_hash_ids(tmp_path: Path) -> None:
+    lines = [{"timestamp": 1000, "input_length": 5, "output_length": 7, "hash_ids": [1, 2]},
+             {"timestamp": 3500, "input_length": 8, "output_length": 2}]
+    path = write(tmp_path, "t.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    trace = load_trace(path)
+    assert [(r.arrival, r.prompt_tokens, r.output_tokens) for r in trace.requests] == [(0.0, 5, 7), (2.5, 8, 2)]
+
+
+def test_envelope_draws_poisson_arrivals_and_lengths_from_a_trace(tmp_path: Path) -> None:
+    lengths = load_trace(bundled_trace_path())
+    path = write(tmp_path, "env.csv", "window_start_s,rate_rps\n0,2\n600,20\n1200,0\n")
+    trace = load_trace(path, lengths=lengths, seed=1)
+    first = sum(r.arrival < 600 for r in trace.requests)
+    second = sum(600 <= r.arrival < 1200 for r in trace.requests)
+    assert first == pytest.approx(1200, rel=0.1) and second == pytest.approx(12000, rel=0.05)
+    assert all(r.arrival < 1200 for r in trace.requests)
+    pool = {(r.prompt_tokens, r.output_tokens) for r in lengths.requests}
+    assert all((r.prompt_tokens, r.output_tokens) in pool for r in trace.requests)
+    again = load_trace(path, lengths=lengths, seed=1)
+    assert again.requests == trace.requests
+
+
+def test_bundled_trace_loads() -> None:
+    trace = load_trace(bundled_trace_path())
+    assert len(trace.requests) == 4204 and 840 < trace.duration < 860
+
+
+def test_compress_scale_and_truncate(tmp_path: Path) -> None:
+    trace = load_trace(bundled_trace_path())
+    fast = compress(trace, 4)
+    assert fast.duration == pytest.approx(trace.duration / 4)
+    doubled = scale_rate(trace, 2.5, seed=3)
+    assert len(doubled.requests) == pytest.approx(2.5 * len(trace.requests), rel=0.03)
+    assert doubled.duration <= trace.duration + 1
+    assert all(a.arrival <= b.arrival for a, b in zip(doubled.requests, doubled.requests[1:], strict=False))
+    assert truncate(trace, 60).duration < 60
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fmt", "message"),
+    [
+        ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,12,x\n", "csv",
+         "a.csv:2: column 'GeneratedTokens': 'x' is not a token count"),
+        ("b.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,12,3\n", "csv",
+         "b.csv:2: column 'TIMESTAMP': 'yesterday' is neither seconds nor a date-time"),
+        ("c.csv", "when,in,out\n1,2,3\n", "csv", "c.csv:1: no timestamp column"),
+        ("d.csv", "time,input_tokens,output_tokens\n1,2,3\n4,5\n", "csv", "d.csv:3: has 2 columns"),
+        ("e.jsonl", '{"timestamp": 1, "input_length": 2, "output_length": 3}\n{"timestamp": 2\n', "jsonl",
+         "e.jsonl:2: not valid JSON"),
+        ("f.jsonl", '{"timestamp": 1, "input_length": 2}\n', "jsonl", "f.jsonl:1: field 'output_length' is missing"),
+        ("g.jsonl", '{"timestamp": 1, "input_length": -2, "output_length": 3}\n', "jsonl",
+         "g.jsonl:1: column 'input_length': -2 is not a token count"),
+        ("h.csv", "window_start_s,rate_rps\n0,1\n0,2\n", "envelope", "h.csv:3: column 'window_start_s'"),
+        ("i.csv", "window_start_s,rate_rps\n0,1\n60,-2\n", "envelope", "i.csv:3: column 'rate_rps': -2 is negative"),
+        ("j.csv", "time,input_tokens,output_tokens\n", "csv", "j.csv: the trace has no requests"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path: Path, name: str, text: str, fmt: str, message: str) -> None:
+    lengths = load_trace(bundled_trace_path())
+    with pytest.raises(UserError) as error:
+        load_trace(write(tmp_path, name, text), fmt, lengths=lengths)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_bad_options_name_the_flag(tmp_path: Path) -> None:
+    trace = load_trace(bundled_trace_path())
+    for call, flag in ((lambda: compress(trace, 0), "--compress"), (lambda: scale_rate(trace, -1), "--scale"),
+                       (lambda: truncate(trace, 0), "--duration"),
+                       (lambda: load_trace(bundled_trace_path(), "parquet"), "--trace-format")):
+        with pytest.raises(UserError, match=flag):
+            call()
+    with pytest.raises(UserError, match="not found"):
+        load_trace(tmp_path / "missing.csv")
