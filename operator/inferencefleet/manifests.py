@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .api.defaulting import without_nulls
 from .api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
 from .errors import UserError
 
@@ -104,7 +105,7 @@ def parse(document: Document) -> tuple[BaseModel | None, list[Problem]]:
     if body.get("apiVersion") != API_VERSION:
         return None, [Problem(document, "apiVersion", f"must be {API_VERSION!r}, got {body.get('apiVersion')!r}")]
     try:
-        return KINDS[kind].model_validate(body, strict=True), []
+        return KINDS[kind].model_validate(without_nulls(body), strict=True), []
     except ValidationError as error:
         return None, pydantic_problems(document, error)
 

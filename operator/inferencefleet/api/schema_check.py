@@ -1,6 +1,6 @@
 """Check an object against a CRD's openAPIV3Schema the way the API server does, offline.
 
-Order as in the API server: apply the schema's defaults, validate the structure (jsonschema
+Order as in the API server: prune nulls, apply the schema's defaults, validate the structure (jsonschema
 Draft 2020-12 with RE2 patterns, and unknown fields refused as ``kubectl --validate=strict``
 does), then evaluate the CEL ``x-kubernetes-validations`` rules with cel-python on every node
 whose subtree is structurally valid.
@@ -8,7 +8,6 @@ whose subtree is structurally valid.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +16,11 @@ from typing import Any
 import celpy
 import re2
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 from jsonschema import Draft202012Validator, ValidationError, validators
+
+from .defaulting import apply_defaults, child_schema, without_nulls
 
 Schema = dict[str, Any]
 Path = tuple[str | int, ...]
@@ -72,51 +75,19 @@ def _draft2020(node: Any) -> Any:
     return out
 
 
-def apply_defaults(schema: Schema, value: Any) -> Any:
-    """A copy of ``value`` with the schema's defaults filled in at every level (as the API server does)."""
-    value = copy.deepcopy(value)
-    _default_in_place(schema, value)
-    return value
-
-
-def _default_in_place(schema: Schema, value: Any) -> None:
-    if isinstance(value, dict):
-        properties: dict[str, Schema] = schema.get("properties", {})
-        for name, sub in properties.items():
-            if name not in value and "default" in sub:
-                value[name] = copy.deepcopy(sub["default"])
-        for name, item in value.items():
-            sub = _child_schema(schema, name)
-            if sub is not None:
-                _default_in_place(sub, item)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for item in value:
-            _default_in_place(schema["items"], item)
-
-
-def _child_schema(schema: Schema, key: str | int) -> Schema | None:
-    if isinstance(key, int):
-        items = schema.get("items")
-        return items if isinstance(items, dict) else None
-    sub = schema.get("properties", {}).get(key)
-    if sub is None and isinstance(schema.get("additionalProperties"), dict):
-        sub = schema["additionalProperties"]
-    return sub if isinstance(sub, dict) else None
-
-
 def to_cel(value: Any, schema: Schema) -> Any:
     """A CEL value typed by the schema (``number`` is always a double, as in the API server)."""
     kind = schema.get("type")
     if isinstance(value, dict):
         return celtypes.MapType(
-            {celtypes.StringType(k): to_cel(v, _child_schema(schema, k) or {}) for k, v in value.items()}
+            {celtypes.StringType(k): to_cel(v, child_schema(schema, k) or {}) for k, v in value.items()}
         )
     if isinstance(value, list):
         items = schema.get("items")
         return celtypes.ListType([to_cel(v, items if isinstance(items, dict) else {}) for v in value])
     if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
         return celtypes.DoubleType(value)
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 @lru_cache(maxsize=256)
@@ -134,7 +105,7 @@ class SchemaChecker:
 
     def check(self, obj: Any) -> list[Finding]:
         """Every problem with ``obj``, sorted by path; empty when the API server would accept it."""
-        defaulted = apply_defaults(self.schema, obj)
+        defaulted = apply_defaults(self.schema, without_nulls(obj))
         errors = list(self._validator.iter_errors(defaulted))
         structural = [finding for error in errors for finding in _findings(error)]
         broken = [tuple(error.absolute_path) for error in errors]
@@ -153,7 +124,7 @@ class SchemaChecker:
         elif isinstance(value, list):
             children = list(enumerate(value))
         for key, item in children:
-            sub = _child_schema(schema, key)
+            sub = child_schema(schema, key)
             if sub is not None:
                 yield from self._rule_findings(sub, item, (*path, key), broken)
 
@@ -162,10 +133,10 @@ def _evaluate(rule: dict[str, str], subject: Any, path: Path) -> Iterator[Findin
     target = (*path, *[p for p in rule.get("fieldPath", "").split(".") if p])
     try:
         result = _program(rule["rule"]).evaluate({"self": subject})
-    except celpy.CELEvalError as error:
+    except CELEvalError as error:
         yield Finding(field_path(target), f"rule {rule['rule']!r} could not be evaluated: {error.args[0]}")
         return
-    if isinstance(result, celpy.CELEvalError):
+    if isinstance(result, CELEvalError):
         yield Finding(field_path(target), f"rule {rule['rule']!r} could not be evaluated: {result.args[0]}")
     elif not bool(result):
         yield Finding(field_path(target), rule.get("message") or f"failed rule: {rule['rule']}")
