@@ -1,0 +1,110 @@
+"""The adapter's HTTP behaviour (retries, errors, auth) with an in-process transport; no network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inferencefleet.errors import UserError
+from inferencefleet.signals import prometheus
+from inferencefleet.signals.prometheus import PrometheusSource
+
+EMPTY = {"status": "success", "data": {"resultType": "vector", "result": []}}
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prometheus, "RETRY_BACKOFF", 0.0)
+
+
+def source(handler, **options) -> PrometheusSource:  # type: ignore[no-untyped-def]
+    return PrometheusSource("http://prom:9090/", transport=httpx.MockTransport(handler), **options)
+
+
+async def test_one_request_per_signal_plus_freshness_whatever_the_pools() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=EMPTY)
+
+    pools = [("ns", f"pool-{i}") for i in range(500)]
+    snapshot = await source(handler).snapshot(pools, now=1.0)
+    assert len(seen) == 13 and set(seen) == {"/api/v1/query"}
+    assert len(snapshot.pools) == 500
+
+
+async def test_5xx_and_connection_errors_are_retried_then_reported() -> None:
+    attempted: set[bytes] = set()
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        """Refuses the first attempt of every query."""
+        if request.content not in attempted:
+            attempted.add(request.content)
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json=EMPTY)
+
+    results = await source(flaky, retries=1).query_all(1.0)
+    assert all(r == [] for r in results.values())
+
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={"status": "error", "error": "overloaded"})
+
+    results = await source(down, retries=2).query_all(1.0)
+    reasons = {getattr(r, "reason", None) for r in results.values()}
+    assert reasons == {"HTTP 503 from http://prom:9090: overloaded (after 3 attempts)"}
+
+
+async def test_4xx_is_not_retried() -> None:
+    calls = {"n": 0}
+
+    def bad(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return httpx.Response(400, json={"status": "error", "error": "parse error"})
+
+    results = await source(bad, retries=2).query_all(1.0)
+    assert calls["n"] == len(results)
+    assert {getattr(r, "reason", None) for r in results.values()} == {"HTTP 400 from http://prom:9090: parse error"}
+
+
+async def test_bearer_token_is_read_from_the_file_each_time(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    headers: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers.add(request.headers["Authorization"])
+        return httpx.Response(200, json=EMPTY)
+
+    adapter = source(handler, bearer_token_file=str(token))
+    await adapter.query_all(1.0)
+    token.write_text("second")
+    await adapter.query_all(1.0)
+    assert headers == {"Bearer first", "Bearer second"}
+
+    token.unlink()
+    results = await adapter.query_all(1.0)
+    assert all(getattr(r, "reason", "").startswith(f"bearer token file {token}: No such file") for r in results.values())
+
+
+async def test_basic_auth_and_persistent_client() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"].startswith("Basic ")
+        return httpx.Response(200, json=EMPTY)
+
+    async with source(handler, basic_auth=("user", "secret")) as adapter:
+        assert (await adapter.snapshot(now=1.0)).pools == []
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"url": "prom:9090"}, "must start with http:// or https://"),
+    ({"bearer_token_file": "/t", "basic_auth": ("u", "p")}, "not both"),
+    ({"retries": -1}, "retries"),
+    ({"ca_file": "/nonexistent/ca.pem"}, "CA file /nonexistent/ca.pem: cannot be loaded"),
+])
+def test_bad_configuration_is_a_user_error(options: dict[str, object], message: str) -> None:
+    url = options.pop("url", "https://prom")
+    with pytest.raises(UserError, match=message):
+        PrometheusSource(url, **options)  # type: ignore[arg-type]
