@@ -7,7 +7,14 @@ from collections.abc import Mapping
 
 import pytest
 
-from inferencefleet.signals.collect import PoolKey, QueryFailed, QueryResult, Series, build_snapshot, parse_vector
+from inferencefleet.signals.collect import (
+    PoolKey,
+    QueryFailed,
+    QueryResult,
+    Series,
+    build_snapshot,
+    parse_vector,
+)
 from inferencefleet.signals.model import SIGNAL_NAMES, SignalsSnapshot
 from inferencefleet.signals.promql import FRESHNESS, signals
 
