@@ -3,14 +3,20 @@
 A decode step that holds ``batch`` sequences with ``cached_tokens`` context tokens in total and
 also prefills ``prefill_tokens`` chunked-prefill tokens takes
 
-    step = decode_base + decode_per_seq * batch + decode_per_cached_token * cached_tokens
-           + moe_expert * local_experts * (1 - (1 - expert_hit) ** batch)      (MoE only)
-           + prefill_tokens / prefill_tokens_per_s
+    decode = decode_base + decode_per_seq * batch + decode_per_cached_token * cached_tokens
+             + moe_expert * local_experts * (1 - (1 - expert_hit) ** batch)     (MoE only)
+             + small_batch_extra(batch)
+    step   = decode + max(0, prefill_tokens / prefill_tokens_per_s - decode_base)
 
-and never less than ``batch1_step_s`` (the measured batch-1 step, where the linear fit is low).
-The MoE term is the expected number of experts a GPU's share of the batch activates: a GPU
-holding ``local_experts`` experts, each hit by one token with probability ``expert_hit``
-(calibrated on the critical expert-parallel rank, the one every layer waits for).
+* The MoE term is the expected number of experts the critical GPU (the expert-parallel rank every
+  layer waits for) activates: it holds ``local_experts`` experts, each hit by one sequence's token
+  with probability ``expert_hit``.
+* ``small_batch_extra``: the linear fit holds for batch >= 16; below it the measured batch-1 step
+  (``batch1_step_s``, at 2048 context tokens) sits above the fit, and the gap tapers linearly to 0
+  at batch 16. It depends on the batch only, so the step stays affine in cached tokens (the
+  simulator's fast path relies on that).
+* Prefill: a mixed step streams the weights once, and the prefill throughput figure already pays
+  for one weight pass (``decode_base``), so a prefill chunk only adds what exceeds it.
 
 Sources (see the ``Sources`` note of each profile below):
   H100 = ``shared/calibration/h100-measured`` (fused decode fits, TP shards, memory table);
@@ -34,6 +40,11 @@ GPU_MEMORY_BYTES = {"H100": 85.02 * GB, "A100": 85.02 * GB}
 VLLM_MEMORY_UTILIZATION = 0.9
 """vLLM --gpu-memory-utilization default: the share of device memory the engine may use."""
 
+FIT_MIN_BATCH = 16
+"""Smallest batch of the linear decode fits."""
+BATCH1_CONTEXT = 2048
+"""Context tokens of the batch-1 measurements."""
+
 A100_DECODE_FACTOR = 1.5
 A100_KV_FACTOR = 3.35 / 2.04
 A100_PREFILL_FACTOR = 0.5
@@ -55,7 +66,7 @@ class CapacityProfile:
     kv_cache_tokens: int
     """Tokens the replica's KV cache holds."""
     batch1_step_s: float | None = None
-    """Measured step at batch 1: a floor for small batches, where the linear fit runs low."""
+    """Measured step at batch 1 and 2048 context tokens (small batches sit above the linear fit)."""
     moe_expert_s: float = 0.0
     """Step time of streaming one more local expert (all layers); 0 for dense models."""
     moe_local_experts: int = 0
@@ -67,16 +78,23 @@ class CapacityProfile:
         """Seconds of one engine step decoding ``batch`` sequences and prefilling ``prefill_tokens``."""
         if batch <= 0 and prefill_tokens <= 0:
             return 0.0
+        decode = self._linear(batch, cached_tokens) + self._small_batch_extra(batch)
+        return decode + max(0.0, self.prefill_time(prefill_tokens) - self.decode_base_s)
+
+    def _linear(self, batch: int, cached_tokens: int) -> float:
         experts = self.moe_local_experts * (1.0 - (1.0 - self.moe_expert_hit) ** max(batch, 1))
-        decode = (
+        return (
             self.decode_base_s
             + self.decode_per_seq_s * batch
             + self.decode_per_cached_token_s * cached_tokens
             + self.moe_expert_s * experts
         )
-        if self.batch1_step_s is not None:
-            decode = max(decode, self.batch1_step_s)
-        return decode + self.prefill_time(prefill_tokens)
+
+    def _small_batch_extra(self, batch: int) -> float:
+        if self.batch1_step_s is None or batch >= FIT_MIN_BATCH:
+            return 0.0
+        gap = self.batch1_step_s - self._linear(1, BATCH1_CONTEXT)
+        return max(gap, 0.0) * (FIT_MIN_BATCH - max(batch, 1)) / (FIT_MIN_BATCH - 1)
 
     def prefill_time(self, tokens: int) -> float:
         """Seconds to prefill ``tokens`` prompt tokens."""
@@ -220,6 +238,11 @@ def _reference_for(spec: InferencePoolSpec) -> Reference:
 def _gpu_family(gpu_type: str) -> str:
     """'A100' for A100 types; everything else is treated as H100 (the calibrated part)."""
     return next((f for f in _GPU_FAMILIES if f.lower() in gpu_type.lower()), "H100")
+
+
+def auto_profile_name(spec: InferencePoolSpec) -> str:
+    """The reference profile chosen from the model when spec.capacity.profile is unset."""
+    return _reference_for(spec).profile.name
 
 
 def profile_for(spec: InferencePoolSpec) -> CapacityProfile:

@@ -1,16 +1,66 @@
-"""One planner tick: signals + observations + memory -> decisions for every pool.
+"""One planner tick: signals + observations + memory -> replicas, batch limits and quota caps.
 
 The same function drives the live operator and the simulator. Pure: no I/O, no clock (``now``).
+Per pool: measure (workload, cold start, online correction, demand forecast), choose
+--max-num-seqs, size replicas against the SLOs; then the quota grants replicas over all pools;
+then each pool gets its decision, reason and conditions, and its memory for the next tick.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+from ..api.conditions import METRICS_AVAILABLE, PROGRESSING, QUOTA_LIMITED, SLO_MET
+from ..api.durations import format_duration
 from ..api.v1alpha1 import FleetQuota, InferencePool
-from ..signals.model import SignalsSnapshot
-from .capacity import profile_for
-from .types import DecisionRecord, FleetState, PoolDecision, PoolKey, PoolObservation, TickResult
+from ..errors import UserError
+from ..signals.model import PoolSignals, SignalsSnapshot
+from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
+from .batching import BatchingChoice, choose_max_num_seqs
+from .capacity import CapacityProfile, profile_for
+from .correction import corrected
+from .forecast import Holt
+from .quota import QuotaGrant, QuotaRequest, allocate
+from .slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
+from .types import (
+    ConditionVerdict,
+    DecisionRecord,
+    FleetState,
+    PoolDecision,
+    PoolKey,
+    PoolMemory,
+    PoolObservation,
+    TickResult,
+    TierUsage,
+)
+
+STALE_AFTER_S = 90.0
+"""A demand signal older than this is stale (three 30 s scrape intervals)."""
+DEMAND_SIGNALS = ("request_rate", "waiting", "running")
+COLD_START_ALPHA = 0.5
+CONTROLLED_MODES = ("Managed", "Shadow")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided for one pool before the quota."""
+
+    pool: InferencePool
+    key: PoolKey
+    observation: PoolObservation
+    memory: PoolMemory
+    cold_start: float
+    demand: float | None
+    capacity: SloCapacity
+    replica_rate: float
+    batching: BatchingChoice
+    scale: ScaleOutcome
+    wanted: int
+    missing: str
+    profile_note: str
+    signals: PoolSignals
 
 
 def tick(
@@ -21,20 +71,281 @@ def tick(
     state: FleetState,
     now: float,
 ) -> TickResult:
-    """Decide replicas, batch limits and quota caps for every pool (interim: holds replicas)."""
-    decisions = []
-    for pool in pools:
-        key = (pool.metadata.namespace or "default", pool.metadata.name)
-        obs = observed.get(key, PoolObservation(0, 0))
-        profile_for(pool.spec)
-        seqs = pool.spec.batching.maxNumSeqs.max
-        decisions.append(PoolDecision(
-            key=key, mode=pool.spec.autoscaling.mode, tier=pool.spec.tier,
-            current_replicas=obs.replicas, desired_replicas=obs.replicas, applied=False,
-            max_num_seqs=seqs, recommended_max_num_seqs=seqs, rollout_max_num_seqs=False,
-            quota_cap=None, quota_reason="", gpus=obs.replicas * pool.spec.topology.gpus,
-            dollars_per_hour=0.0, replica_rate=0.0, forecast_rate=None,
-            records=(DecisionRecord("Hold", obs.replicas, obs.replicas, "planner not implemented yet"),),
-            conditions=(),
-        ))
-    return TickResult(tuple(decisions), (), state)
+    """Decide replicas, batch limits and quota caps for every pool; return them and the next state."""
+    plans = [
+        _plan(pool, signals, observed.get(_key(pool), PoolObservation(0, 0)), state.memory(_key(pool)), now)
+        for pool in sorted(pools, key=_key)
+    ]
+    governed = [p for p in plans if quota is not None and p.pool.spec.quotaRef == quota.metadata.name]
+    grants: Mapping[PoolKey, QuotaGrant] = {}
+    tiers: tuple[TierUsage, ...] = ()
+    over_budget = None
+    if quota is not None:
+        outcome = allocate(quota, [_request(p) for p in governed])
+        grants, tiers, over_budget = outcome.grants, outcome.tiers, outcome.over_budget
+    decisions = [_decide(p, grants.get(p.key), quota, now) for p in plans]
+    memories = dict(state.pools)
+    memories.update({d.key: m for d, m in decisions})
+    return TickResult(tuple(d for d, _ in decisions), tiers, FleetState(memories), over_budget)
+
+
+def _key(pool: InferencePool) -> PoolKey:
+    return (pool.metadata.namespace or "default", pool.metadata.name)
+
+
+def _missing(signals: PoolSignals, now: float) -> str:
+    """Which demand signals are missing or stale, and why ('' when all are usable)."""
+    problems = []
+    for name in DEMAND_SIGNALS:
+        sample = signals.sample(name)
+        if not sample.ok:
+            problems.append(f"{name}: {sample.missing or 'missing'}")
+        elif sample.at is not None and now - sample.at > STALE_AFTER_S:
+            problems.append(f"{name}: stale ({now - sample.at:.0f}s old, limit {STALE_AFTER_S:.0f}s)")
+    return "; ".join(problems)
+
+
+def _profile(pool: InferencePool) -> tuple[CapacityProfile, str]:
+    """The pool's capacity profile; an unknown spec.capacity.profile falls back to the automatic one."""
+    try:
+        return profile_for(pool.spec), ""
+    except UserError as error:
+        assert pool.spec.capacity is not None
+        spec = pool.spec.model_copy(update={"capacity": pool.spec.capacity.model_copy(update={"profile": None})})
+        profile = profile_for(spec)
+        return profile, f"{error}; using {profile.name}"
+
+
+def _cold_start(pool: InferencePool, observation: PoolObservation, memory: PoolMemory, now: float) -> float | None:
+    """Smoothed measured ready time: replicas that were starting last tick and are ready now."""
+    still = set(observation.starting_since)
+    became_ready = sorted(t for t in memory.starting_since if t not in still)
+    newly_ready = observation.ready_replicas - (memory.ready_replicas or 0)
+    samples = [now - t for t in became_ready[: max(newly_ready, 0)]]
+    if not samples:
+        return memory.cold_start_s
+    sample = sum(samples) / len(samples)
+    old = memory.cold_start_s
+    return sample if old is None else old + COLD_START_ALPHA * (sample - old)
+
+
+def _plan(pool: InferencePool, snapshot: SignalsSnapshot, observation: PoolObservation,
+          memory: PoolMemory, now: float) -> _Plan:
+    spec = pool.spec
+    key = _key(pool)
+    signals = snapshot.for_pool(*key)
+    missing = _missing(signals, now)
+    measured_cold = _cold_start(pool, observation, memory, now)
+    cold_start = measured_cold or spec.autoscaling.coldStart
+    profile, profile_note = _profile(pool)
+    model = ReplicaModel(
+        profile,
+        Correction(memory.step_correction, memory.prefill_correction),
+        Workload.from_signals(signals, spec.model.maxContextTokens),
+        spec.batching.maxNumBatchedTokens,
+    )
+    rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
+    ready = max(observation.ready_replicas, 0)
+    demand: float | None = None
+    holt: Holt | None = None
+    active = False
+    if not missing:
+        assert rate is not None and waiting is not None and running is not None
+        active = rate > 1e-9 or waiting > 0 or running > 0
+        if ready > 0:
+            itl = signals.itl_p99.value if signals.itl_p99.ok else None
+            ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
+            model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
+        holt = Holt(rate, 0.0)
+        if memory.demand_level is not None and memory.updated_at is not None:
+            holt = Holt(memory.demand_level, memory.demand_trend).update(rate, now - memory.updated_at)
+        demand = max(rate, holt.forecast(cold_start)) + waiting / cold_start
+    running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
+    batching = choose_max_num_seqs(
+        spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now
+    )
+    slo = spec.autoscaling.slo
+    capacity = slo_capacity(model, batching.max_num_seqs, slo.itlP99, slo.ttftP99)
+    replica_rate = capacity.rate * spec.autoscaling.behavior.targetUtilization
+    last_request = now if active or memory.last_request_at is None else memory.last_request_at
+    scale = decide(spec, ScaleInput(
+        current=observation.replicas,
+        starting=len(observation.starting_since),
+        demand=demand,
+        backlog=waiting or 0.0,
+        replica_rate=replica_rate,
+        idle_for=None if active or missing else now - last_request,
+        low_since=memory.low_since,
+        low_peak=memory.low_peak,
+        now=now,
+        why_missing=missing,
+    ))
+    mode = spec.autoscaling.mode
+    wanted = scale.wanted if mode in CONTROLLED_MODES else _external_count(pool, observation)
+    new_memory = replace(
+        memory,
+        updated_at=now,
+        demand_level=holt.level if holt else memory.demand_level,
+        demand_trend=holt.trend if holt else memory.demand_trend,
+        step_correction=model.correction.step,
+        prefill_correction=model.correction.prefill,
+        low_since=scale.low_since,
+        low_peak=scale.low_peak,
+        last_request_at=last_request if not missing else memory.last_request_at,
+        cold_start_s=measured_cold,
+        starting_since=observation.starting_since,
+        ready_replicas=observation.ready_replicas,
+    )
+    return _Plan(pool, key, observation, new_memory, cold_start, demand, capacity, replica_rate, batching,
+                 scale, wanted, missing, profile_note, signals)
+
+
+def _external_count(pool: InferencePool, observation: PoolObservation) -> int:
+    count = pool.spec.replicas.count
+    return observation.replicas if count is None else count
+
+
+def _request(plan: _Plan) -> QuotaRequest:
+    topology = plan.pool.spec.topology
+    return QuotaRequest(
+        key=plan.key,
+        tier=plan.pool.spec.tier,
+        replicas=plan.wanted,
+        current=plan.observation.replicas,
+        gpus_per_replica=topology.gpus,
+        gpu_type=topology.gpu.type,
+        fixed=plan.pool.spec.autoscaling.mode not in CONTROLLED_MODES,
+    )
+
+
+def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | None,
+            now: float) -> tuple[PoolDecision, PoolMemory]:
+    spec = plan.pool.spec
+    mode = spec.autoscaling.mode
+    controlled = mode in CONTROLLED_MODES
+    current = plan.observation.replicas
+    desired = plan.wanted
+    if grant is not None and controlled:
+        desired = min(desired, grant.granted)
+    quota_reason = grant.reason if grant is not None else _ungoverned(spec.quotaRef, quota)
+    applied = mode == "Managed"
+    records = [_scale_record(plan, desired, quota_reason)]
+    if plan.batching.record is not None:
+        records.append(plan.batching.record)
+    price = (quota.spec.price(spec.topology.gpu.type) if quota is not None else None) or 0.0
+    gpus = desired * spec.topology.gpus
+    memory = plan.memory
+    if applied:
+        memory = replace(
+            memory,
+            last_scale_up=now if desired > current else memory.last_scale_up,
+            last_scale_down=now if desired < current else memory.last_scale_down,
+            max_num_seqs=plan.batching.max_num_seqs,
+            last_rollout=now if plan.batching.rollout else memory.last_rollout,
+        )
+    decision = PoolDecision(
+        key=plan.key,
+        mode=mode,
+        tier=spec.tier,
+        current_replicas=current,
+        desired_replicas=desired,
+        applied=applied,
+        max_num_seqs=plan.batching.max_num_seqs,
+        recommended_max_num_seqs=plan.batching.recommended,
+        rollout_max_num_seqs=plan.batching.rollout,
+        quota_cap=grant.cap if grant is not None else None,
+        quota_reason=quota_reason,
+        gpus=gpus,
+        dollars_per_hour=gpus * price,
+        replica_rate=plan.replica_rate,
+        forecast_rate=plan.demand,
+        records=tuple(records),
+        conditions=_conditions(plan, grant, quota_reason, desired),
+    )
+    return decision, memory
+
+
+def _ungoverned(quota_ref: str, quota: FleetQuota | None) -> str:
+    if quota is None:
+        return "capped by nothing (no FleetQuota given)"
+    return f"capped by nothing (quotaRef {quota_ref!r} is not FleetQuota {quota.metadata.name!r})"
+
+
+def _sizing(plan: _Plan) -> str:
+    """'forecast 41.0 req/s over the 120s cold start needs 6 replicas at ITL p99 60ms (6.9 req/s per replica)'."""
+    assert plan.demand is not None
+    needed = ideal_replicas(plan.demand, plan.replica_rate)
+    return (
+        f"forecast {plan.demand:.1f} req/s over the {plan.cold_start:g}s cold start needs {needed} "
+        f"replica{'' if needed == 1 else 's'} at ITL p99 {format_duration(plan.pool.spec.autoscaling.slo.itlP99)} "
+        f"({plan.replica_rate:.1f} req/s per replica)"
+    )
+
+
+def _scale_record(plan: _Plan, desired: int, quota_reason: str) -> DecisionRecord:
+    spec = plan.pool.spec
+    current = plan.observation.replicas
+    starting = len(plan.observation.starting_since)
+    now_text = f"{current} ({starting} still starting)" if starting else f"{current}"
+    if spec.autoscaling.mode not in CONTROLLED_MODES:
+        owner = "HPA/KEDA own /scale" if spec.autoscaling.mode == "External" else "replicas.count rules"
+        would = f"; the planner would want {plan.scale.wanted}" if plan.demand is not None else ""
+        reason = f"hold {now_text}: mode {spec.autoscaling.mode}, {owner} (desired {desired}){would}"
+        return DecisionRecord("Hold", current, desired, reason)
+    parts = [plan.scale.explanation] if plan.demand is None else [_sizing(plan), plan.scale.explanation]
+    if desired < plan.wanted and desired < spec.replicas.min:
+        parts.append(f"below replicas.min {spec.replicas.min} because of the quota")
+    parts.append(quota_reason)
+    detail = "; ".join(p for p in parts if p)
+    if desired == current:
+        return DecisionRecord("Hold", current, desired, f"hold {now_text}: {detail}")
+    action = "ScaleUp" if desired > current else "ScaleDown"
+    return DecisionRecord(action, current, desired, f"scale {now_text} -> {desired}: {detail}")
+
+
+def _conditions(plan: _Plan, grant: QuotaGrant | None, quota_reason: str,
+                desired: int) -> tuple[ConditionVerdict, ...]:
+    spec = plan.pool.spec
+    metrics = (
+        ConditionVerdict(METRICS_AVAILABLE, "True", "SignalsFresh", "request rate, waiting and running are fresh")
+        if not plan.missing
+        else ConditionVerdict(METRICS_AVAILABLE, "False", "SignalsMissing",
+                              f"{plan.missing}; holding replicas (never scaling down without signals)")
+    )
+    limited = grant is not None and grant.limited
+    quota_condition = ConditionVerdict(
+        QUOTA_LIMITED, "True" if limited else "False",
+        "TierBudgetExhausted" if limited else ("WithinBudget" if grant is not None else "NoQuota"),
+        f"tier {spec.tier}: {quota_reason}",
+    )
+    starting = len(plan.observation.starting_since)
+    current = plan.observation.replicas
+    if desired != current:
+        progressing = ConditionVerdict(PROGRESSING, "True", "Scaling", f"replicas {current} -> {desired}")
+    elif starting:
+        progressing = ConditionVerdict(PROGRESSING, "True", "ReplicasStarting", f"{starting} replicas starting")
+    elif plan.batching.rollout:
+        progressing = ConditionVerdict(PROGRESSING, "True", "RollingOut",
+                                       f"max-num-seqs -> {plan.batching.max_num_seqs}")
+    else:
+        progressing = ConditionVerdict(PROGRESSING, "False", "Stable", f"{current} replicas, nothing to do")
+    return (metrics, _slo_condition(plan), quota_condition, progressing)
+
+
+def _slo_condition(plan: _Plan) -> ConditionVerdict:
+    slo = plan.pool.spec.autoscaling.slo
+    note = f"; {plan.capacity.problem}" if plan.capacity.problem else ""
+    note += f"; {plan.profile_note}" if plan.profile_note else ""
+    observed = [
+        (name, sample.value, target)
+        for name, sample, target in (("ITL", plan.signals.itl_p99, slo.itlP99), ("TTFT", plan.signals.ttft_p99, slo.ttftP99))
+        if sample.ok and sample.value is not None and math.isfinite(sample.value)
+    ]
+    if not observed:
+        return ConditionVerdict(SLO_MET, "Unknown", "NoLatencySignals", f"no p99 latency observed{note}")
+    broken = [(n, v, t) for n, v, t in observed if v > t]
+    text = ", ".join(f"{n} p99 {format_duration(round(v, 3))} (SLO {format_duration(t)})" for n, v, t in observed)
+    if broken:
+        reason = "And".join(n for n, _, _ in broken) + "AboveSLO"
+        return ConditionVerdict(SLO_MET, "False", reason, text + note)
+    return ConditionVerdict(SLO_MET, "True", "WithinSLO", text + note)

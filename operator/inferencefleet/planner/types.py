@@ -61,6 +61,8 @@ class PoolMemory:
     """Measured replica ready time (smoothed); wins over spec.autoscaling.coldStart once seen."""
     starting_since: tuple[float, ...] = ()
     """Start times of replicas that were starting at the last tick (to measure cold start)."""
+    ready_replicas: int | None = None
+    """Ready replicas at the last tick."""
     max_num_seqs: int | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None

@@ -1,0 +1,108 @@
+"""Replica count of one Managed (or Shadow) pool, before the quota.
+
+* Ideal = ceil(demand / planned rate per replica); demand = max(current arrival rate, Holt
+  forecast over the cold-start horizon) + waiting backlog drained over that horizon.
+* Existing replicas count whether ready or still starting (credit for replicas on their way).
+* Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
+  current count for behavior.scaleDownDelay, to the highest ideal seen meanwhile, at most
+  behavior.scaleDownLimit per tick; no change inside the behavior.tolerance dead band.
+* replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
+  without requests, and the first waiting or arriving request wakes the pool.
+* Fail static: without demand signals the count never goes down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..api.v1alpha1 import InferencePoolSpec
+
+
+@dataclass(frozen=True)
+class ScaleInput:
+    """What the autoscaler knows about one pool at this tick."""
+
+    current: int
+    """Replicas that exist (ready or starting)."""
+    starting: int
+    demand: float | None
+    """Arrival rate to plan for (req/s); None when the signals are missing or stale."""
+    backlog: float
+    """Requests waiting now."""
+    replica_rate: float
+    """Planned req/s per replica (SLO rate x target utilization)."""
+    idle_for: float | None
+    """Seconds without any request (None: not idle)."""
+    low_since: float | None
+    low_peak: int | None
+    now: float
+    why_missing: str = ""
+
+
+@dataclass(frozen=True)
+class ScaleOutcome:
+    """Wanted replicas, the action, the explanation, and the scale-down window to remember."""
+
+    wanted: int
+    action: str
+    explanation: str
+    low_since: float | None
+    low_peak: int | None
+
+
+def ideal_replicas(demand: float, replica_rate: float) -> int:
+    """Replicas needed to serve ``demand`` req/s at ``replica_rate`` each."""
+    if demand <= 0:
+        return 0
+    return math.ceil(demand / replica_rate - 1e-9)
+
+
+def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
+    """The replica count this pool wants (before the quota)."""
+    bounds, behavior = spec.replicas, spec.autoscaling.behavior
+    current = given.current
+    to_zero = spec.autoscaling.scaleToZero
+    asked = given.backlog > 0 or (given.demand or 0) > 0
+    if given.demand is None:
+        wanted = min(bounds.max, max(current, bounds.min, 1 if asked else 0))
+        action = "ScaleUp" if wanted > current else "Hold"
+        return ScaleOutcome(wanted, action, f"signals missing ({given.why_missing}): never scaling down "
+                                            "without them", None, None)
+    if current == 0 and not asked and to_zero is not None and bounds.min == 0:
+        return ScaleOutcome(0, "Hold", "scaled to zero; waiting for a request", None, None)
+    ideal = ideal_replicas(given.demand, given.replica_rate)
+    floor = max(bounds.min, 1)
+    if to_zero is not None and given.idle_for is not None and given.idle_for >= to_zero.idleAfter:
+        floor = 0
+    target = min(bounds.max, max(floor, ideal))
+    if current == 0 and asked:
+        wanted = min(bounds.max, max(target, 1))
+        return ScaleOutcome(wanted, "ScaleUp", "wake from zero on demand", None, None)
+    if target == 0 and current > 0:
+        return ScaleOutcome(0, "ScaleDown", f"no requests for {given.idle_for:.0f}s "
+                                            f"(scaleToZero after {to_zero.idleAfter:.0f}s)"
+                            if to_zero else "idle", None, None)
+    if current < bounds.min or current > bounds.max:
+        return ScaleOutcome(target, "ScaleUp" if target > current else "ScaleDown",
+                            f"replicas {current} outside [{bounds.min}, {bounds.max}]", None, None)
+    band = behavior.tolerance * current
+    if abs(target - current) <= band or target == current:
+        return ScaleOutcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", None, None)
+    if target > current:
+        if behavior.scaleUpLimit:
+            target = min(target, current + behavior.scaleUpLimit)
+        return ScaleOutcome(target, "ScaleUp", "", None, None)
+    low_since = given.low_since if given.low_since is not None else given.now
+    peak = max(target, given.low_peak or 0)
+    waited = given.now - low_since
+    if waited < behavior.scaleDownDelay:
+        return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the "
+                                             f"{behavior.scaleDownDelay:.0f}s scale-down delay", low_since, peak)
+    wanted = peak
+    if behavior.scaleDownLimit:
+        wanted = max(wanted, current - behavior.scaleDownLimit)
+    if wanted >= current:
+        return ScaleOutcome(current, "Hold", f"demand peaked at {peak} replicas during the scale-down delay",
+                            low_since, peak)
+    return ScaleOutcome(wanted, "ScaleDown", f"below {current} for {waited:.0f}s", None, None)

@@ -1,0 +1,111 @@
+"""Batching-latency policy: which --max-num-seqs the pods should run with.
+
+Recommended value: the largest batch in [maxNumSeqs.min, maxNumSeqs.max] whose predicted p99 ITL
+meets the SLO x margin, rounded down to a multiple of 8 (vLLM captures CUDA graphs at multiples
+of 8). Fixed mode runs maxNumSeqs.max. Adaptive mode changes the running value only when
+* the value is outside the spec range (the spec changed), or
+* it moves by at least MIN_STEP (25%) and either the current value is predicted to break the ITL
+  SLO, or the replicas it saves over AMORTIZATION_S outweigh a rollout (every replica restarts
+  and serves nothing for a cold start), and
+* no rollout happened in the last cooldown (hysteresis), unless the SLO is predicted broken.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..api.v1alpha1 import InferencePoolSpec
+from .slo import ReplicaModel, itl_batch, slo_capacity
+from .types import DecisionRecord
+
+MIN_STEP = 0.25
+AMORTIZATION_S = 3600.0
+"""A rollout must pay back within an hour of the saved GPU time."""
+COOLDOWN_S = 1800.0
+"""At least this long between rollouts (or 10 cold starts, if longer)."""
+GRAPH_STEP = 8
+
+
+@dataclass(frozen=True)
+class BatchingChoice:
+    """The --max-num-seqs to run, the recommendation and whether it needs a rolling restart."""
+
+    max_num_seqs: int
+    recommended: int
+    rollout: bool
+    record: DecisionRecord | None
+
+
+def recommended_max_num_seqs(spec: InferencePoolSpec, model: ReplicaModel) -> int:
+    """Largest batch in the spec range predicted to meet the ITL SLO with margin (the minimum if none)."""
+    bounds = spec.batching.maxNumSeqs
+    best, _ = itl_batch(model, spec.autoscaling.slo.itlP99, bounds.max)
+    rounded = best // GRAPH_STEP * GRAPH_STEP if best >= GRAPH_STEP else best
+    return min(bounds.max, max(bounds.min, rounded))
+
+
+def choose_max_num_seqs(
+    spec: InferencePoolSpec,
+    model: ReplicaModel,
+    running: int | None,
+    demand: float | None,
+    replicas: int,
+    cold_start: float,
+    last_rollout: float | None,
+    now: float,
+) -> BatchingChoice:
+    """The batching decision for one pool. ``running`` is the value the pods run (None: no pods)."""
+    recommended = recommended_max_num_seqs(spec, model)
+    bounds = spec.batching.maxNumSeqs
+    if spec.batching.mode == "Fixed":
+        return BatchingChoice(bounds.max, recommended, running is not None and running != bounds.max, None)
+    if running is None or replicas == 0:
+        record = DecisionRecord("SetMaxNumSeqs", running, recommended,
+                                f"max-num-seqs {recommended}: no running pods, so no restart is needed")
+        return BatchingChoice(recommended, recommended, False, record)
+    if running == recommended:
+        return BatchingChoice(running, recommended, False, None)
+    slo = spec.autoscaling.slo
+    _, unattainable = itl_batch(model, slo.itlP99, bounds.max)
+    itl_now = model.decode_step(running) if unattainable else model.itl_p99(running)
+    broken = itl_now > slo.itlP99
+    prefix = f"max-num-seqs {running} -> {recommended}"
+    if not bounds.min <= running <= bounds.max:
+        why = f"{prefix}: {running} is outside batching.maxNumSeqs [{bounds.min}, {bounds.max}]"
+        return _rollout(running, recommended, why)
+    if abs(recommended - running) / running < MIN_STEP:
+        return _keep(running, recommended, f"a {abs(recommended - running) / running:.0%} move is below the "
+                                           f"{MIN_STEP:.0%} step worth a restart")
+    if broken:
+        return _rollout(running, recommended, f"{prefix}: predicted ITL p99 {itl_now * 1e3:.0f}ms at {running} breaks "
+                                     f"the {slo.itlP99 * 1e3:.0f}ms SLO")
+    cooldown = max(COOLDOWN_S, 10 * cold_start)
+    if last_rollout is not None and now - last_rollout < cooldown:
+        return _keep(running, recommended, f"last rollout {now - last_rollout:.0f}s ago, within the "
+                                           f"{cooldown:.0f}s cooldown")
+    saved = _replicas_needed(model, running, demand, spec) - _replicas_needed(model, recommended, demand, spec)
+    gain = saved * AMORTIZATION_S
+    cost = replicas * cold_start
+    if gain <= cost:
+        return _keep(running, recommended, f"saves {saved} replicas ({gain:.0f} replica-s per hour), less than "
+                                           f"a rollout costs ({replicas} x {cold_start:.0f}s cold start)")
+    return _rollout(running, recommended, f"{prefix}: saves {saved} replicas ({gain:.0f} replica-s per hour) for a "
+                                 f"rollout of {replicas} x {cold_start:.0f}s cold start")
+
+
+def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec) -> int:
+    if not demand:
+        return 0
+    slo = spec.autoscaling.slo
+    capacity = slo_capacity(model, max_num_seqs, slo.itlP99, slo.ttftP99)
+    return math.ceil(demand / (capacity.rate * spec.autoscaling.behavior.targetUtilization))
+
+
+def _rollout(running: int, value: int, reason: str) -> BatchingChoice:
+    return BatchingChoice(value, value, True, DecisionRecord("SetMaxNumSeqs", running, value, reason))
+
+
+def _keep(running: int, recommended: int, why: str) -> BatchingChoice:
+    reason = f"keep max-num-seqs {running} (recommended {recommended}): {why}"
+    return BatchingChoice(running, recommended, False, DecisionRecord("KeepMaxNumSeqs", running, running, reason))

@@ -1,0 +1,38 @@
+"""Demand forecast: Holt's linear trend on the arrival rate, for irregular tick intervals.
+
+level <- a x observed + (1 - a) x (level + trend x dt),  a = 1 - exp(-dt / LEVEL_TAU_S)
+trend <- b x (new level - old level) / dt + (1 - b) x trend,  b = 1 - exp(-dt / TREND_TAU_S)
+forecast(h) = max(0, level + trend x h)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+LEVEL_TAU_S = 30.0
+"""Time constant of the level: about two scrape-and-rate windows."""
+TREND_TAU_S = 120.0
+"""Time constant of the trend: slower, so one noisy window does not make a slope."""
+
+
+@dataclass(frozen=True)
+class Holt:
+    """Smoothed level (req/s) and trend (req/s per s) of the arrival rate."""
+
+    level: float
+    trend: float
+
+    def update(self, observed: float, dt: float) -> Holt:
+        """The state after observing ``observed`` req/s ``dt`` seconds after the last update."""
+        if dt <= 0:
+            return self
+        a = 1.0 - math.exp(-dt / LEVEL_TAU_S)
+        b = 1.0 - math.exp(-dt / TREND_TAU_S)
+        level = a * observed + (1.0 - a) * max(0.0, self.level + self.trend * dt)
+        trend = b * (level - self.level) / dt + (1.0 - b) * self.trend
+        return Holt(level, trend)
+
+    def forecast(self, horizon: float) -> float:
+        """Arrival rate ``horizon`` seconds ahead."""
+        return max(0.0, self.level + self.trend * horizon)
