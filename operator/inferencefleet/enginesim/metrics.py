@@ -1,7 +1,8 @@
 """vLLM's Prometheus metrics (V1 engine names, types, labels and bucket edges) on a private registry.
 
 Names, labels and buckets follow ``vllm/v1/metrics/loggers.py`` as summarised in
-``shared/reference/metrics-calibration-baselines.md`` section 2.1. Every series carries
+``shared/reference/metrics-calibration-baselines.md`` section 2.1 (latency edges are shared with the
+fleet simulator's histograms; queue time uses the e2e edges, as vLLM does). Every series carries
 ``model_name`` (the served model) and ``engine`` (engine index, "0"). Latencies are observed in
 *model* seconds (measured wall time x time scale), so SLO comparisons do not depend on how fast a
 test runs the simulator; counters count events, so their rates are per wall second.
@@ -16,13 +17,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-                10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-               20.0, 40.0, 80.0)
-REQUEST_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-                           120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
-ITERATION_TOKEN_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+from ..sim.histogram import E2E_EDGES, ITL_EDGES, TTFT_EDGES
+
+ITERATION_TOKEN_BUCKETS: tuple[float, ...] = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 FINISH_REASONS = ("stop", "length", "abort")
 LABELS = ("model_name", "engine")
 
@@ -55,13 +52,13 @@ class EngineMetrics:
         self.iteration_tokens = histogram("vllm:iteration_tokens_total",
                                           "Histogram of number of tokens per engine_step.", ITERATION_TOKEN_BUCKETS)
         self.ttft = histogram("vllm:time_to_first_token_seconds",
-                              "Histogram of time to first token in seconds.", TTFT_BUCKETS)
+                              "Histogram of time to first token in seconds.", TTFT_EDGES)
         self.itl = histogram("vllm:inter_token_latency_seconds",
-                             "Histogram of inter-token latency in seconds.", ITL_BUCKETS)
+                             "Histogram of inter-token latency in seconds.", ITL_EDGES)
         self.e2e = histogram("vllm:e2e_request_latency_seconds",
-                             "Histogram of e2e request latency in seconds.", REQUEST_LATENCY_BUCKETS)
+                             "Histogram of e2e request latency in seconds.", E2E_EDGES)
         self.queue_time = histogram("vllm:request_queue_time_seconds",
-                                    "Histogram of time spent in WAITING phase for request.", REQUEST_LATENCY_BUCKETS)
+                                    "Histogram of time spent in WAITING phase for request.", E2E_EDGES)
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The scrape body and its content type for a scraper sending this Accept header."""
