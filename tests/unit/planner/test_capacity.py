@@ -1,0 +1,112 @@
+"""Capacity profiles: calibration fits, profile choice, GPU and fp8 effects, overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferencefleet.errors import UserError
+from inferencefleet.planner.capacity import profile_for
+
+# (pool spec extras, batch, measured step ms at ctx 2048, tolerance) from shared/calibration/h100-measured:
+# README "TPOT vs batch" (dense 8B fused) and "Tensor- and expert-parallel shards" (step fused).
+LLAMA_70B = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "parametersBillions": 70},
+             "topology": {"tensorParallel": 4}}
+MIXTRAL = {"model": {"name": "mistralai/Mixtral-8x7B-Instruct-v0.1", "architecture": "moe", "parametersBillions": 46.7},
+           "topology": {"tensorParallel": 2, "expertParallel": True}}
+CALIBRATION = [
+    ({}, 1, 6.89, 0.02), ({}, 16, 8.12, 0.02), ({}, 64, 12.75, 0.02), ({}, 128, 19.02, 0.02),
+    (LLAMA_70B, 1, 22.22, 0.02), (LLAMA_70B, 64, 26.54, 0.02), (LLAMA_70B, 256, 40.88, 0.02),
+    (MIXTRAL, 1, 15.01, 0.02), (MIXTRAL, 4, 22.91, 0.03), (MIXTRAL, 8, 26.11, 0.05),
+    (MIXTRAL, 64, 28.28, 0.02), (MIXTRAL, 256, 39.79, 0.02),
+]
+
+
+@pytest.mark.parametrize(("extra", "batch", "measured_ms", "tolerance"), CALIBRATION)
+def test_step_time_matches_h100_measurements(make_pool, extra, batch, measured_ms, tolerance):
+    profile = profile_for(make_pool(**extra).spec)
+    assert profile.step_time(batch, batch * 2048) * 1e3 == pytest.approx(measured_ms, rel=tolerance)
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({}, "llama3-8b-h100-tp1"),
+    (LLAMA_70B, "llama3-70b-h100-tp4"),
+    (MIXTRAL, "mixtral-8x7b-h100-tp2ep2"),
+    ({"model": {"name": "deepseek-ai/DeepSeek-V3", "architecture": "moe", "parametersBillions": 671,
+                "quantization": "fp8"},
+      "topology": {"tensorParallel": 8, "pipelineParallel": 2, "expertParallel": True, "nodesPerReplica": 2}},
+     "deepseek-v3-h100-16gpu"),
+])
+def test_profile_chosen_by_architecture_size_and_topology(make_pool, extra, expected):
+    assert profile_for(make_pool(**extra).spec).name == expected
+
+
+def test_size_comes_from_the_model_name_when_parameters_are_unset(make_pool):
+    spec = make_pool(model={"name": "meta-llama/Llama-3.1-70B-Instruct", "parametersBillions": None},
+                     topology={"tensorParallel": 4}).spec
+    assert profile_for(spec).name == "llama3-70b-h100-tp4"
+
+
+def test_moe_step_rises_steeply_at_small_batch_then_flattens(make_pool):
+    profile = profile_for(make_pool(**MIXTRAL).spec)
+    steps = [profile.step_time(b, 0) for b in (1, 8, 16, 32)]
+    assert steps[1] - steps[0] > 5 * (steps[3] - steps[2])
+
+
+def test_a100_is_slower_by_the_documented_factors(make_pool):
+    h100 = profile_for(make_pool().spec)
+    a100 = profile_for(make_pool(topology={"gpu": {"type": "A100-80GB"}}).spec)
+    assert a100.step_time(64, 64 * 2048) / h100.step_time(64, 64 * 2048) == pytest.approx(1.55, abs=0.07)
+    assert a100.prefill_tokens_per_s == pytest.approx(h100.prefill_tokens_per_s / 2)
+    assert "a100" in a100.name
+
+
+def test_fp8_weights_and_kv_enlarge_the_kv_cache(make_pool):
+    plain = profile_for(make_pool(**LLAMA_70B).spec).kv_cache_tokens
+    fp8_kv = profile_for(make_pool(**LLAMA_70B, engine={"kvCacheDtype": "fp8"}).spec).kv_cache_tokens
+    fp8_both = profile_for(make_pool(**{**LLAMA_70B, "model": {**LLAMA_70B["model"], "quantization": "fp8"}},
+                                     engine={"kvCacheDtype": "fp8"}).spec).kv_cache_tokens
+    assert plain == pytest.approx(241 * 2048, rel=0.01)  # README: 241 sequences of 2048 tokens, vLLM-like
+    assert fp8_kv == pytest.approx(2 * plain, rel=0.01)
+    assert fp8_both > fp8_kv
+
+
+def test_larger_dense_model_on_same_gpus_is_slower(make_pool):
+    small = profile_for(make_pool().spec)
+    bigger = profile_for(make_pool(model={"name": "x/model-14B", "parametersBillions": 14}).spec)
+    assert bigger.step_time(32, 32 * 1024) > small.step_time(32, 32 * 1024)
+    assert bigger.kv_cache_tokens < small.kv_cache_tokens
+
+
+def test_capacity_overrides_win(make_pool):
+    profile = profile_for(make_pool(capacity={"decodeBaseMs": 10, "decodePerSequenceUs": 0,
+                                              "decodePerCachedTokenNs": 0, "kvCacheTokens": 1000,
+                                              "prefillTokensPerSecond": 1000}).spec)
+    assert profile.step_time(4, 400) == pytest.approx(0.010)
+    assert profile.kv_cache_tokens == 1000
+    assert profile.prefill_time(500) == pytest.approx(0.5)
+
+
+def test_unknown_profile_name_is_a_clear_error(make_pool):
+    with pytest.raises(UserError, match=r"spec.capacity.profile: unknown profile 'nope'; allowed: .*llama3-8b"):
+        profile_for(make_pool(capacity={"profile": "nope"}).spec)
+
+
+def test_named_profile_is_used(make_pool):
+    assert profile_for(make_pool(capacity={"profile": "llama3-70b-h100-tp4"},
+                                 topology={"tensorParallel": 4},
+                                 model={"parametersBillions": 70}).spec).name == "llama3-70b-h100-tp4"
+
+
+def test_step_is_affine_in_cached_tokens_at_fixed_batch(make_pool):
+    profile = profile_for(make_pool().spec)
+    for batch in (1, 4, 32):
+        a, b, c = (profile.step_time(batch, n, 512) for n in (1000, 2000, 3000))
+        assert b - a == pytest.approx(c - b)
+
+
+def test_prefill_chunk_adds_only_what_exceeds_the_weight_pass(make_pool):
+    profile = profile_for(make_pool().spec)
+    decode = profile.step_time(32, 32 * 1024)
+    assert profile.step_time(32, 32 * 1024, 50) == pytest.approx(decode)
+    assert profile.step_time(32, 32 * 1024, 4096) == pytest.approx(
+        decode + 4096 / profile.prefill_tokens_per_s - profile.decode_base_s)
