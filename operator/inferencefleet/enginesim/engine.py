@@ -4,7 +4,8 @@ Each iteration calls ``Replica.step()`` (which schedules, batches and times the 
 capacity profile), sleeps until the step's end on the wall clock (model seconds / time scale) and
 then hands every token the step produced to its request's stream. Steps are placed on an anchored
 timeline rather than "now + duration", so sleep overshoot does not accumulate; when the host falls
-more than ``MAX_LAG_S`` behind (a stalled event loop), the timeline re-anchors instead of bursting.
+more than ``MAX_LAG_S`` behind (a stalled event loop, more streams than one core can write), the
+timeline re-anchors instead of bursting, and ``engine_sim_lag_seconds_total`` counts the time lost.
 """
 
 from __future__ import annotations
@@ -100,11 +101,13 @@ class TokenStream:
             self.done = True
             self._engine.metrics.success["abort"].inc()
 
-    def _emit(self, at: float) -> None:
+    def push(self, at: float) -> None:
+        """Deliver one token produced at wall time ``at``."""
         self.token_times.append(at)
         self._queue.put_nowait(at)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """No more tokens."""
         self._queue.put_nowait(None)
 
 
@@ -177,6 +180,7 @@ class EngineLoop:
                 await asyncio.sleep(0)  # let request handlers run between steps
             now = time.perf_counter()
             if now - deadline > MAX_LAG_S:
+                self.metrics.lag.inc(now - deadline)
                 self._anchor(now, outcome.ended)
             self._deliver(outcome, now, before)
 
@@ -195,7 +199,7 @@ class EngineLoop:
                 metrics.itl.observe((now - stream.token_times[-1]) * scale)
             else:
                 metrics.ttft.observe((now - stream.arrival) * scale)
-            stream._emit(now)
+            stream.push(now)
         for completion in outcome.finished:
             stream = self._streams.pop(str(completion.request.id))
             metrics.queue_time.observe(completion.scheduled - completion.request.arrival)
@@ -203,7 +207,7 @@ class EngineLoop:
                 stream.done = True
                 metrics.e2e.observe((now - stream.arrival) * scale)
                 metrics.success[stream.finish_reason].inc()
-            stream._close()
+            stream.close()
             self._remember(stream)
         metrics.running.set(replica.num_running)
         metrics.waiting.set(replica.num_waiting)

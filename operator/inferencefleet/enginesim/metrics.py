@@ -60,6 +60,10 @@ class EngineMetrics:
         self.queue_time = histogram("vllm:request_queue_time_seconds",
                                     "Histogram of time spent in WAITING phase for request.", E2E_EDGES)
 
+        self.lag = counter("engine_sim_lag_seconds",
+                           "Wall seconds the engine simulator fell behind the capacity model (host too slow); "
+                           "not a vLLM metric.")
+
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The scrape body and its content type for a scraper sending this Accept header."""
         encoder, content_type = choose_encoder(accept)

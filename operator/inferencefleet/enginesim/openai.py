@@ -13,6 +13,7 @@ context length.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -24,6 +25,8 @@ CHAT_TOKENS_PER_MESSAGE = 4
 DEFAULT_MAX_TOKENS = 16
 SIM_FIELDS = ("prompt_tokens", "output_tokens")
 VOCABULARY = (" the", " fleet", " scales", " with", " demand", " and", " stays", " within", " budget", ".")
+_TOKEN_JSON = tuple(json.dumps(word).encode() for word in VOCABULARY)
+_PLACEHOLDER = "\x00token\x00"
 
 
 class ApiError(Exception):
@@ -158,6 +161,11 @@ def _content_text(content: Any, index: int) -> str:
                    param=f"messages[{index}].content")
 
 
+def sse(payload: dict[str, Any]) -> bytes:
+    """One server-sent event carrying ``payload`` as compact JSON."""
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
 def token_text(index: int) -> str:
     """The text of the index-th generated token (a deterministic filler sentence)."""
     return VOCABULARY[index % len(VOCABULARY)]
@@ -172,6 +180,8 @@ class ResponseWriter:
         self.id = f"{'chatcmpl' if generation.chat else 'cmpl'}-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.object = "chat.completion" if generation.chat else "text_completion"
+        # A token chunk differs from the next only in its text: encode the envelope once.
+        self._token_template = sse(self.chunk(_PLACEHOLDER)).split(json.dumps(_PLACEHOLDER).encode())
 
     def usage(self, completion_tokens: int) -> dict[str, int]:
         prompt = self.generation.prompt_tokens
@@ -204,6 +214,11 @@ class ResponseWriter:
             delta = {"content": text}
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return self._envelope("chat.completion.chunk", [choice])
+
+    def token_event(self, index: int) -> bytes:
+        """The SSE event of the index-th token (the same bytes as ``sse(self.chunk(token_text(index)))``)."""
+        head, tail = self._token_template
+        return head + _TOKEN_JSON[index % len(VOCABULARY)] + tail
 
     def usage_chunk(self, completion_tokens: int) -> dict[str, Any]:
         """The last chunk when ``stream_options.include_usage`` is set: no choices, only usage."""

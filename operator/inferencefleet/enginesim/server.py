@@ -8,7 +8,6 @@ and ``GET /sim/requests/{id}`` (the server-clock timeline of a recent request, f
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from .engine import EngineConfig, EngineLoop, TokenStream
 from .metrics import EngineMetrics
-from .openai import ApiError, ResponseWriter, parse_generation, token_text
+from .openai import ApiError, ResponseWriter, parse_generation, sse, token_text
 
 ENGINE_KEY = web.AppKey("engine", EngineLoop)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -115,23 +114,19 @@ async def _stream(request: web.Request, writer: ResponseWriter, tokens: TokenStr
     await response.prepare(request)
     try:
         if generation.chat:
-            await _send(response, writer.chunk(None))
+            await response.write(sse(writer.chunk(None)))
         count = 0
         async for _ in tokens:
-            await _send(response, writer.chunk(token_text(count)))
+            await response.write(writer.token_event(count))
             count += 1
-        await _send(response, writer.chunk("", generation.finish_reason))
+        await response.write(sse(writer.chunk("", generation.finish_reason)))
         if generation.include_usage:
-            await _send(response, writer.usage_chunk(count))
+            await response.write(sse(writer.usage_chunk(count)))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
     except ConnectionResetError:  # the client left; the caller records the abort
         pass
     return response
-
-
-async def _send(response: web.StreamResponse, chunk: dict[str, Any]) -> None:
-    await response.write(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
 
 
 async def serve(config: EngineConfig, host: str, port: int) -> None:

@@ -31,6 +31,7 @@ EXPECTED = {
     "vllm:e2e_request_latency_seconds": ("histogram", REQUEST),
     "vllm:request_queue_time_seconds": ("histogram", REQUEST),
     "vllm:iteration_tokens_total": ("histogram", ITERATION),
+    "engine_sim_lag_seconds": ("counter", None),  # ours: time lost when the host cannot keep up
 }
 
 
