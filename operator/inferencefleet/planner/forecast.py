@@ -2,7 +2,10 @@
 
 level <- a x observed + (1 - a) x (level + trend x dt),  a = 1 - exp(-dt / LEVEL_TAU_S)
 trend <- b x (new level - old level) / dt + (1 - b) x trend,  b = 1 - exp(-dt / TREND_TAU_S)
-forecast(h) = max(0, level + trend x h)
+forecast(h) = max(0, level + trend x D (1 - exp(-h / D)))     (damped trend, D = TREND_REACH_S)
+
+The damping keeps a step in demand (which Holt briefly reads as a ramp) from being extrapolated
+over a long cold start: a slope is trusted for about a minute ahead, no further.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ LEVEL_TAU_S = 30.0
 """Time constant of the level: about two scrape-and-rate windows."""
 TREND_TAU_S = 120.0
 """Time constant of the trend: slower, so one noisy window does not make a slope."""
+TREND_REACH_S = 60.0
+"""How far ahead a slope is extrapolated at most."""
 
 
 @dataclass(frozen=True)
@@ -35,4 +40,5 @@ class Holt:
 
     def forecast(self, horizon: float) -> float:
         """Arrival rate ``horizon`` seconds ahead."""
-        return max(0.0, self.level + self.trend * horizon)
+        reach = TREND_REACH_S * (1.0 - math.exp(-max(horizon, 0.0) / TREND_REACH_S))
+        return max(0.0, self.level + self.trend * reach)

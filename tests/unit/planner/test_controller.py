@@ -1,0 +1,270 @@
+"""Tick scenarios (applied in a small world) and properties of the whole planner."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inferencefleet.planner.controller import tick
+from inferencefleet.planner.types import FleetState, PoolObservation
+from inferencefleet.signals.model import SignalsSnapshot
+
+from .conftest import World, pool, quota, signals
+
+KEY = ("ns", "p")
+
+
+def replicas_over(world: World, rates: list[float], dt: float = 15.0, **extra) -> list[int]:
+    return [world.step({"p": r}, dt, **extra).decision(KEY).desired_replicas for r in rates]
+
+
+def test_steady_load_converges_and_holds(make_pool, make_world):
+    world = make_world([make_pool()])
+    counts = replicas_over(world, [60.0] * 30)
+    assert counts[0] > 1
+    assert len(set(counts[2:])) == 1
+
+
+def test_step_up_scales_up_at_once(make_pool, make_world):
+    world = make_world([make_pool()])
+    before = replicas_over(world, [10.0] * 8)[-1]
+    after = world.step({"p": 80.0}).decision(KEY)
+    assert after.desired_replicas > 2 * before
+    record = after.records[0]
+    assert record.action == "ScaleUp"
+    assert record.reason.startswith(f"scale {before} -> {after.desired_replicas}: forecast 8")
+    assert "over the 120s cold start needs" in record.reason and "ITL p99 60ms" in record.reason
+    assert record.reason.endswith("capped by nothing (no FleetQuota given)")
+
+
+def test_spike_then_drop_waits_for_scale_down_delay(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "120s", "scaleDownLimit": 0}})])
+    peak = replicas_over(world, [10.0] * 4 + [100.0])[-1]
+    quiet = replicas_over(world, [10.0] * 16, dt=10.0)
+    first_down = next(i for i, n in enumerate(quiet) if n < peak)
+    assert 10 * (first_down + 1) >= 120  # not before the delay
+    assert quiet[-1] < peak
+
+
+def test_slow_decay_steps_down_one_replica_at_a_time(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
+    counts = replicas_over(world, [120.0 - 2.0 * i for i in range(60)], dt=30.0)
+    drops = [a - b for a, b in itertools.pairwise(counts) if b < a]
+    assert drops and all(d == 1 for d in drops)  # behavior.scaleDownLimit default 1
+    assert counts[-1] < max(counts)
+
+
+def test_dead_band_ignores_small_changes(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"tolerance": 0.5}})])
+    base = replicas_over(world, [80.0] * 6)[-1]
+    assert replicas_over(world, [95.0] * 6) == [base] * 6
+
+
+@pytest.mark.parametrize("mode", ["Managed", "Shadow"])
+def test_missing_metrics_never_scale_down_and_say_why(make_pool, make_world, mode):
+    world = make_world([make_pool(autoscaling={"mode": mode}, replicas={"min": 1, "max": 20})])
+    world.replicas[KEY] = [0.0] * 5
+    decision = world.step({"p": None}).decision(KEY)
+    assert decision.desired_replicas == 5
+    assert "signals missing (request_rate: no series for this pool" in decision.records[0].reason
+    condition = decision.condition("MetricsAvailable")
+    assert condition is not None and (condition.status, condition.reason) == ("False", "SignalsMissing")
+
+
+def test_stale_signals_count_as_missing(make_pool, make_world):
+    world = make_world([make_pool()])
+    world.replicas[KEY] = [0.0] * 5
+    decision = world.step({"p": 0.1}, sampled_at=world.now - 600).decision(KEY)
+    assert decision.desired_replicas == 5
+    assert "stale (" in decision.records[0].reason
+
+
+def test_cold_start_overlap_credits_starting_replicas(make_pool, make_world):
+    world = make_world([make_pool()], ready_after=120.0)
+    counts = replicas_over(world, [80.0] * 7)  # 7 ticks of 15 s: the new replicas are still starting
+    assert counts[0] > 1
+    assert counts == [counts[0]] * 7
+    decision = world.step({"p": 80.0}).decision(KEY)
+    assert f"hold {counts[0]} ({counts[0] - 1} still starting)" in decision.records[0].reason
+    assert decision.condition("Progressing").reason == "ReplicasStarting"
+
+
+def test_step_during_cold_start_adds_only_the_difference(make_pool, make_world):
+    world = make_world([make_pool()], ready_after=120.0)
+    replicas_over(world, [40.0] * 2)
+    counts = replicas_over(world, [80.0] * 6)
+    steady = replicas_over(make_world([make_pool()]), [80.0] * 30)[-1]
+    assert max(counts) <= steady + 1  # the trend may add one; starting replicas are never bought twice
+
+
+def test_measured_cold_start_replaces_the_spec_value(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"coldStart": "120s"})], ready_after=40.0)
+    replicas_over(world, [10.0, 80.0] + [80.0] * 6, dt=10.0)
+    measured = world.state.memory(KEY).cold_start_s
+    assert measured is not None and 40 <= measured <= 50  # ready after 40 s, seen at the next 10 s tick
+    assert f"over the {measured:g}s cold start" in world.step({"p": 80.0}, dt=0.0).decision(KEY).records[0].reason
+
+
+def test_multi_node_groups_scale_whole_and_charge_all_gpus(make_world):
+    deepseek = pool("p", "premium", model={"name": "deepseek-ai/DeepSeek-V3", "architecture": "moe",
+                                           "parametersBillions": 671, "quantization": "fp8"},
+                    topology={"tensorParallel": 8, "pipelineParallel": 2, "expertParallel": True,
+                              "nodesPerReplica": 2},
+                    autoscaling={"slo": {"itlP99": "75ms", "ttftP99": "2s"}}, replicas={"min": 1, "max": 4})
+    world = make_world([deepseek], quota=quota(gpus=40, tiers=[{"name": "premium", "priority": 1}]))
+    decision = world.step({"p": 40.0}).decision(KEY)
+    assert decision.desired_replicas == 2  # 3 groups would need 48 GPUs
+    assert decision.gpus == 32 and decision.dollars_per_hour == pytest.approx(96.0)
+    assert decision.condition("QuotaLimited").status == "True"
+    assert "FleetQuota default limit 40 GPUs" in decision.quota_reason
+
+
+def test_premium_and_free_pools_contend_for_a_short_budget(make_world):
+    tiers = [{"name": "premium", "priority": 100}, {"name": "free", "priority": 10}]
+    world = make_world([pool("chat", "premium"), pool("bulk", "free")], quota=quota(gpus=8, tiers=tiers))
+    result = world.step({"chat": 60.0, "bulk": 150.0})
+    chat, bulk = result.decision(("ns", "chat")), result.decision(("ns", "bulk"))
+    assert chat.desired_replicas + bulk.desired_replicas == 8
+    assert chat.condition("QuotaLimited").status == "False"
+    assert bulk.condition("QuotaLimited").status == "True" and "capped at" in bulk.records[0].reason
+    assert {t.name: t.capped_pools for t in result.tiers} == {"premium": 0, "free": 1}
+
+
+def test_quota_below_min_says_so(make_world):
+    tiers = [{"name": "free", "priority": 1}]
+    world = make_world([pool("p", replicas={"min": 4, "max": 8})], quota=quota(gpus=2, tiers=tiers))
+    decision = world.step({"p": 1.0}).decision(KEY)
+    assert decision.desired_replicas == 2
+    assert "below replicas.min 4 because of the quota" in decision.records[0].reason
+
+
+def test_shadow_decides_the_same_but_does_not_apply(make_world):
+    managed, shadow = make_world([pool()]), make_world([pool(autoscaling={"mode": "Shadow"})])
+    a, b = managed.step({"p": 70.0}).decision(KEY), shadow.step({"p": 70.0}).decision(KEY)
+    assert a.desired_replicas == b.desired_replicas > 1
+    assert (a.applied, b.applied) == (True, False)
+    assert shadow.replicas[KEY] == [0.0]
+
+
+@pytest.mark.parametrize(("mode", "count"), [("External", 3), ("Off", 5)])
+def test_external_and_off_report_and_do_not_act(make_world, mode, count):
+    world = make_world([pool(autoscaling={"mode": mode}, replicas={"min": 1, "max": 8, "count": count})])
+    decision = world.step({"p": 100.0}).decision(KEY)
+    assert (decision.desired_replicas, decision.applied) == (count, False)
+    assert decision.records[0].action == "Hold" and f"mode {mode}" in decision.records[0].reason
+    assert "the planner would want" in decision.records[0].reason
+
+
+def test_scale_to_zero_after_idle_then_wake(make_world):
+    p = pool(replicas={"min": 0, "max": 8}, autoscaling={"scaleToZero": {"idleAfter": "5m"}})
+    world = make_world([p])
+    world.replicas[KEY] = [0.0, 0.0]
+    counts = replicas_over(world, [0.0] * 25, dt=15.0)
+    assert counts[0] >= 1 and counts[-1] == 0
+    assert 15 * (counts.index(0) + 1) >= 300
+    woken = world.step({"p": 0.0}, waiting=3.0).decision(KEY)
+    assert woken.desired_replicas >= 1 and "wake from zero" in woken.records[0].reason
+    assert min(replicas_over(world, [0.0] * 3)) >= 1  # stays up until idle again
+
+
+def test_min_zero_without_scale_to_zero_keeps_one(make_world):
+    world = make_world([pool(replicas={"min": 0, "max": 4})])
+    world.replicas[KEY] = [0.0]
+    assert replicas_over(world, [0.0] * 40, dt=60.0)[-1] == 1
+
+
+def test_adaptive_batching_tight_slo_gets_smaller_batches(make_world):
+    loose = pool("loose", batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "100ms"}})
+    tight = pool("tight", batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "40ms"}})
+    result = make_world([loose, tight]).step({"loose": 20.0, "tight": 20.0})
+    small, big = result.decision(("ns", "tight")), result.decision(("ns", "loose"))
+    assert 8 <= small.recommended_max_num_seqs < big.recommended_max_num_seqs == 256
+    assert small.recommended_max_num_seqs % 8 == 0
+
+
+def test_adaptive_batching_rollout_needs_a_meaningful_step_and_respects_cooldown(make_world):
+    p = pool(batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "40ms"}})
+    world = make_world([p])
+    world.max_num_seqs[KEY] = 256
+    first = world.step({"p": 30.0}).decision(KEY)
+    assert first.rollout_max_num_seqs and first.max_num_seqs < 256
+    assert any(r.action == "SetMaxNumSeqs" and "breaks the 40ms SLO" in r.reason for r in first.records)
+    world.max_num_seqs[KEY] = first.max_num_seqs + 2  # within 25%: no new rollout
+    second = world.step({"p": 30.0}).decision(KEY)
+    assert not second.rollout_max_num_seqs and second.max_num_seqs == first.max_num_seqs + 2
+    assert any(r.action == "KeepMaxNumSeqs" for r in second.records)
+
+
+def test_fixed_batching_runs_the_maximum(make_world):
+    world = make_world([pool(batching={"mode": "Fixed", "maxNumSeqs": {"max": 96}})])
+    changed = world.step({"p": 5.0}).decision(KEY)  # pods run 256: the spec change needs a rollout
+    assert (changed.max_num_seqs, changed.rollout_max_num_seqs) == (96, True)
+    steady = world.step({"p": 5.0}).decision(KEY)
+    assert (steady.max_num_seqs, steady.rollout_max_num_seqs) == (96, False)
+
+
+def test_online_correction_follows_a_slower_engine(make_world):
+    world = make_world([pool()])
+    baseline = world.step({"p": 40.0}).decision(KEY).replica_rate
+    for _ in range(30):
+        world.step({"p": 40.0}, running=40.0 * 4, itl=0.08, ttft=0.5)
+    memory = world.state.memory(KEY)
+    assert 1.5 < memory.step_correction <= 3.0
+    assert world.step({"p": 40.0}).decision(KEY).replica_rate < baseline
+
+
+def test_slo_condition_reports_observed_latency(make_world):
+    decision = make_world([pool()]).step({"p": 10.0}, itl=0.09, ttft=0.5).decision(KEY)
+    condition = decision.condition("SLOMet")
+    assert (condition.status, condition.reason) == ("False", "ITLAboveSLO")
+    assert "ITL p99 90ms (SLO 60ms)" in condition.message
+
+
+def test_state_round_trips_through_json(make_world):
+    world = make_world([pool()], ready_after=30.0)
+    replicas_over(world, [10.0, 50.0, 50.0])
+    assert FleetState.from_json(world.state.to_json()) == world.state
+
+
+POOL_COUNT = 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rates=st.lists(st.one_of(st.none(), st.floats(0, 300)), min_size=POOL_COUNT, max_size=POOL_COUNT),
+    current=st.lists(st.integers(0, 12), min_size=POOL_COUNT, max_size=POOL_COUNT),
+    gpus=st.one_of(st.none(), st.integers(0, 40)),
+    seed=st.integers(0, 100),
+)
+def test_property_bounds_budget_and_order_independence(rates, current, gpus, seed):
+    tiers = ("premium", "standard", "free")
+    pools = [pool(f"p{i}", tiers[i % 3], replicas={"min": 1 + i % 2, "max": 6 + i}) for i in range(POOL_COUNT)]
+    q = quota(gpus=gpus)
+    now = 5000.0
+    snapshot = SignalsSnapshot(at=now, pools=[signals(f"p{i}", now, r) for i, r in enumerate(rates)])
+    observed = {("ns", f"p{i}"): PoolObservation(c, c, 256 if c else None) for i, c in enumerate(current)}
+    result = tick(pools, q, snapshot, observed, FleetState(), now)
+    shuffled = list(pools)
+    random.Random(seed).shuffle(shuffled)
+    assert tick(shuffled, q, snapshot, observed, FleetState(), now) == result
+    assert gpus is None or sum(d.gpus for d in result.decisions) <= gpus
+    for p, d in zip(pools, result.decisions, strict=True):
+        bounds = p.spec.replicas
+        assert d.desired_replicas <= bounds.max
+        if d.desired_replicas < bounds.min:
+            assert d.condition("QuotaLimited").status == "True"
+            assert "because of the quota" in d.records[0].reason
+
+
+@settings(max_examples=15, deadline=None)
+@given(rate=st.floats(0.5, 250), start=st.integers(1, 15))
+def test_property_constant_demand_converges_then_never_changes(rate, start):
+    world = World([pool(replicas={"min": 1, "max": 40})])
+    world.replicas[KEY] = [0.0] * start
+    counts = replicas_over(world, [rate] * 80, dt=30.0)
+    settled = counts[60:]  # 15 scale-downs of one replica each take at most 75 ticks
+    assert len(set(settled)) == 1
