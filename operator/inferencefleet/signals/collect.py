@@ -71,11 +71,12 @@ def _stale(last_scrape: float | None, now: float, stale_after: float) -> str | N
     return None
 
 
-def _sample(signal: Signal, pool: PoolKey, result: QueryResult, engine: str | None, scraped: float | None) -> Sample:
+def _sample(signal: Signal, values: dict[PoolKey, Series] | QueryFailed, pool: PoolKey, engine: str | None,
+            scraped: float | None) -> Sample:
     """The pool's value of ``signal``, stamped with the pool's last scrape time when known."""
-    if isinstance(result, QueryFailed):
-        return Sample.absent(f"query failed: {result.reason}")
-    found = next((s for s in result if s.pool == pool), None)
+    if isinstance(values, QueryFailed):
+        return Sample.absent(f"query failed: {values.reason}")
+    found = values.get(pool)
     if found is not None:
         return Sample.of(found.value, scraped if scraped is not None else found.at)
     unavailable = signal.reason_unavailable(engine) if engine else None
@@ -100,6 +101,7 @@ def build_snapshot(
         s.pool: s.value for s in freshness
     }
     engines = _engines(results)
+    by_pool = {name: r if isinstance(r, QueryFailed) else {s.pool: s for s in r} for name, r in results.items()}
     if pools is None:
         pools = {s.pool for r in results.values() if not isinstance(r, QueryFailed) for s in r}
     snapshot = []
@@ -107,7 +109,7 @@ def build_snapshot(
         scraped = last_scrape.get(pool)
         stale = _stale(scraped, now, stale_after)
         samples = {
-            s.name: Sample.absent(stale) if stale else _sample(s, pool, results[s.name], engines.get(pool), scraped)
+            s.name: Sample.absent(stale) if stale else _sample(s, by_pool[s.name], pool, engines.get(pool), scraped)
             for s in signals
         }
         snapshot.append(PoolSignals(namespace=pool[0], pool=pool[1], at=now, **samples))
