@@ -24,9 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "(0 when up to date). Exit 2 for usage errors."
         ),
     )
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 and show the diff if stale")
+    parser.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 and show the diff if stale"
+    )
     parser.add_argument("--out-dir", type=Path, help="CRD directory (default: REPO/crds)")
-    parser.add_argument("--chart-dir", type=Path, help="chart CRD directory (default: REPO/charts/inferencefleet/crds)")
+    parser.add_argument(
+        "--chart-dir", type=Path, help="chart CRD directory (default: REPO/charts/inferencefleet/crds)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -34,7 +38,9 @@ def repo_root(start: Path) -> Path:
     """The nearest directory at or above ``start`` (else above this package) holding pyproject.toml and operator/."""
     for base in (start.resolve(), _PACKAGE_DIR):
         for candidate in (base, *base.parents):
-            if (candidate / "pyproject.toml").is_file() and (candidate / "operator" / "inferencefleet").is_dir():
+            if (candidate / "pyproject.toml").is_file() and (
+                candidate / "operator" / "inferencefleet"
+            ).is_dir():
                 return candidate
     raise UserError(
         f"cannot find the repository root (a directory with pyproject.toml and operator/inferencefleet/) "
@@ -47,7 +53,10 @@ def _stale_diff(path: Path, text: str) -> str:
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     return "".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True), text.splitlines(keepends=True), f"{path} (committed)", f"{path} (generated)"
+            old.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            f"{path} (committed)",
+            f"{path} (generated)",
         )
     )
 
@@ -64,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
         diffs = [diff for path, text in files.items() if (diff := _stale_diff(path, text))]
         sys.stdout.write("".join(diffs))
         if diffs:
-            print(f"{len(diffs)} CRD file(s) stale: run `inferencefleet crds` and commit the result", file=sys.stderr)
+            print(
+                f"{len(diffs)} CRD file(s) stale: run `inferencefleet crds` and commit the result",
+                file=sys.stderr,
+            )
             return 1
         print(f"{len(files)} CRD files up to date")
         return 0

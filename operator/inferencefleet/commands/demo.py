@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument(
-        "--examples", type=Path, metavar="DIR", help="directory of example YAML (default: the bundled examples)"
+        "--examples",
+        type=Path,
+        metavar="DIR",
+        help="directory of example YAML (default: the bundled examples)",
     )
     parser.set_defaults(func=run)
 

@@ -58,7 +58,11 @@ def document_problems(document: Document) -> list[Problem]:
     if not isinstance(body, dict) or body.get("kind") not in KINDS or body.get("apiVersion") != API_VERSION:
         return problems
     flagged = {p.path for p in problems}
-    extra = [Problem(document, f.path, f.message) for f in _checker(body["kind"]).check(body) if f.path not in flagged]
+    extra = [
+        Problem(document, f.path, f.message)
+        for f in _checker(body["kind"]).check(body)
+        if f.path not in flagged
+    ]
     return problems + extra
 
 

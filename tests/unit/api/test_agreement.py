@@ -103,16 +103,43 @@ POOL_MUTATIONS: list[tuple[str, Any, bool]] = [
     (S + "capacity", {"kvCacheTokens": 0}, False),
     (S + "quotaRef", "Default", False),
     ("spec.model", None, False),
-    ("status", {"readyReplicas": 2, "conditions": [{"type": "Ready", "status": "True", "reason": "AllReady",
-                                                   "lastTransitionTime": "2025-01-01T00:00:00Z"}]}, True),
-    ("status", {"conditions": [{"type": "Ready", "status": "Maybe", "reason": "X",
-                                "lastTransitionTime": "2025-01-01T00:00:00Z"}]}, False),
+    (
+        "status",
+        {
+            "readyReplicas": 2,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "AllReady",
+                    "lastTransitionTime": "2025-01-01T00:00:00Z",
+                }
+            ],
+        },
+        True,
+    ),
+    (
+        "status",
+        {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "Maybe",
+                    "reason": "X",
+                    "lastTransitionTime": "2025-01-01T00:00:00Z",
+                }
+            ]
+        },
+        False,
+    ),
     ("status", {"decisions": [{"time": "t", "action": "ScaleUp", "reason": "r", "from": 1, "to": 2}]}, True),
     ("status", {"decisions": [{"time": "t", "action": "a", "reason": "r"}] * 6}, False),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "valid"), POOL_MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v, _ in POOL_MUTATIONS])
+@pytest.mark.parametrize(
+    ("path", "value", "valid"), POOL_MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v, _ in POOL_MUTATIONS]
+)
 def test_pool_mutation_is_judged_alike(base_pool, mutate, verdicts, path, value, valid):
     models_ok, schema_ok, why = verdicts(mutate(base_pool, path, value))
     assert (models_ok, schema_ok) == (valid, valid), why
@@ -132,7 +159,9 @@ def test_pool_count_in_external_mode_is_judged_alike(base_pool, mutate, verdicts
 
 
 def test_scale_to_zero_with_min_zero_is_judged_alike(base_pool, mutate, verdicts):
-    body = mutate(mutate(base_pool, "spec.autoscaling.scaleToZero", {"idleAfter": "15m"}), "spec.replicas.min", 0)
+    body = mutate(
+        mutate(base_pool, "spec.autoscaling.scaleToZero", {"idleAfter": "15m"}), "spec.replicas.min", 0
+    )
     assert verdicts(body)[:2] == (True, True)
 
 
@@ -150,18 +179,44 @@ QUOTA_MUTATIONS: list[tuple[str, Any, bool]] = [
     (S + "tiers", [{"name": "free"}], False),
     (S + "tiers", [{"name": "free", "priority": 1, "guaranteed": {"gpus": 9}, "limit": {"gpus": 8}}], False),
     (S + "tiers", [{"name": "free", "priority": 1, "guaranteed": {"gpus": 8}, "limit": {"gpus": 8}}], True),
-    (S + "tiers", [{"name": "free", "priority": 1, "guaranteed": {"dollarsPerHour": 3},
-                    "limit": {"dollarsPerHour": 2.5}}], False),
-    (S + "tiers", [{"name": "free", "priority": 1, "guaranteed": {"dollarsPerHour": 2},
-                    "limit": {"dollarsPerHour": 2.5}}], True),
-    (S + "tiers", [{"name": "free", "priority": 1, "guaranteed": {"gpus": 9}, "limit": {"dollarsPerHour": 1}}], True),
+    (
+        S + "tiers",
+        [
+            {
+                "name": "free",
+                "priority": 1,
+                "guaranteed": {"dollarsPerHour": 3},
+                "limit": {"dollarsPerHour": 2.5},
+            }
+        ],
+        False,
+    ),
+    (
+        S + "tiers",
+        [
+            {
+                "name": "free",
+                "priority": 1,
+                "guaranteed": {"dollarsPerHour": 2},
+                "limit": {"dollarsPerHour": 2.5},
+            }
+        ],
+        True,
+    ),
+    (
+        S + "tiers",
+        [{"name": "free", "priority": 1, "guaranteed": {"gpus": 9}, "limit": {"dollarsPerHour": 1}}],
+        True,
+    ),
     (S + "limits", {"gpus": -1}, False),
     (S + "limits", {}, True),
     (S + "tiers", [], False),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "valid"), QUOTA_MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v, _ in QUOTA_MUTATIONS])
+@pytest.mark.parametrize(
+    ("path", "value", "valid"), QUOTA_MUTATIONS, ids=[f"{p}={v!r}"[:60] for p, v, _ in QUOTA_MUTATIONS]
+)
 def test_quota_mutation_is_judged_alike(base_quota, mutate, verdicts, path, value, valid):
     models_ok, schema_ok, why = verdicts(mutate(base_quota, path, value))
     assert (models_ok, schema_ok) == (valid, valid), why
@@ -182,9 +237,9 @@ POOL_LEAVES = _leaves(openapi_schema(InferencePool)["properties"]["spec"], "spec
 QUOTA_LEAVES = _leaves(openapi_schema(FleetQuota)["properties"]["spec"], "spec")
 WRONG_TYPES = st.sampled_from([None, "7", 7, -1, 2.5, True, False, [], {}, ["x"], {"a": "b"}])
 DURATIONS = st.sampled_from(["0s", "0.0ms", "1s", "800ms", "1h30m", "1.5m", "5", "2x", "00010us", "0.001ns"])
-STRINGS = st.sampled_from(["", "a", "A", "free", "hf://org/model", "/mnt", "100Gi", "8", "500m", "x" * 64]) | st.text(
-    max_size=6
-)
+STRINGS = st.sampled_from(
+    ["", "a", "A", "free", "hf://org/model", "/mnt", "100Gi", "8", "500m", "x" * 64]
+) | st.text(max_size=6)
 
 
 def _value_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -214,7 +269,9 @@ def _value_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     return typed | WRONG_TYPES
 
 
-GENERATED = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+GENERATED = settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _mutations(data: st.DataObject, leaves: list[tuple[str, dict[str, Any]]], body: dict[str, Any], mutate):
