@@ -47,8 +47,14 @@ class Histogram:
         """Record ``weight`` observations of each of ``first + i*step`` for i in 0..n-1 (step >= 0)."""
         if n <= 0:
             return
+        self.sum += weight * (n * first + step * n * (n - 1) / 2)
+        self.count += n * weight
+        low = bisect_left(self.edges, first)
         last = first + (n - 1) * step
-        low, high = bisect_left(self.edges, first), bisect_left(self.edges, last)
+        if low == len(self.edges) or last <= self.edges[low]:  # all in one bucket (the usual case)
+            self.counts[low] += n * weight
+            return
+        high = bisect_left(self.edges, last, low)
         done = 0
         for bucket in range(low, high):
             # values first + i*step <= edge  <=>  i <= (edge - first) / step
@@ -57,8 +63,6 @@ class Histogram:
                 self.counts[bucket] += (upto - done) * weight
                 done = upto
         self.counts[high] += (n - done) * weight
-        self.sum += weight * (n * first + step * n * (n - 1) / 2)
-        self.count += n * weight
 
     def snapshot(self) -> tuple[float, ...]:
         """Non-cumulative bucket counts, then sum, then count (what a scrape copies)."""

@@ -182,7 +182,11 @@ class Replica:
         self._reserved = 0  # KV tokens reserved by admitted sequences
         self._tick = 0  # decode steps run so far
         self._slow = 0  # decode steps longer than itl_slo so far
-        self._next_event: float | None = None
+        self.next_event = math.inf
+        """When the outside view (finished requests, queue) next changes if nothing arrives; inf if idle."""
+        self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
+        self.outstanding = 0
+        """Requests submitted and not finished (running + waiting)."""
 
     # ------------------------------------------------------------------ gauges
     @property
@@ -192,11 +196,6 @@ class Replica:
     @property
     def num_waiting(self) -> int:
         return len(self._waiting)
-
-    @property
-    def outstanding(self) -> int:
-        """Requests submitted and not finished (running + waiting)."""
-        return len(self._decoding) + len(self._prefilling) + len(self._waiting)
 
     @property
     def kv_usage(self) -> float:
@@ -218,37 +217,38 @@ class Replica:
         if self.idle:
             self.clock = max(self.clock, request.arrival)
         self._waiting.append(_Seq(request))
-        self._next_event = None
+        self.outstanding += 1
+        self._refresh_next_event()
         return True
 
     def advance(self, until: float) -> None:
         """Run every engine step that starts before ``until``; an idle replica's clock moves to ``until``."""
         while True:
-            if self._needs_scheduling():
+            if self._prefilling or (self._waiting and self._can_admit()):
                 if self.clock >= until:
-                    return
+                    break
                 self._mixed_step(None)
             elif self._decoding:
-                steps = self._decode_steps_before(until)
-                if steps == 0:
-                    return
-                self._decode_run(steps, None)
+                if self.clock >= until:
+                    break
+                first, slope = self._decode_times()
+                self._decode_run(self._decode_steps_before(until, first, slope), first, slope, None)
             else:
                 self.clock = max(self.clock, until)
-                return
+                break
+        self._refresh_next_event()
 
     def step(self) -> StepOutcome | None:
         """Run exactly one engine step now; None when there is nothing to do."""
-        if self._needs_scheduling():
-            detail: dict[str, list[Request]] = {"first": [], "decoded": []}
-            started, done = self.clock, len(self.finished)
-            self._mixed_step(detail)
-        elif self._decoding:
-            detail = {"first": [], "decoded": []}
-            started, done = self.clock, len(self.finished)
-            self._decode_run(1, detail)
-        else:
+        if not (self._needs_scheduling() or self._decoding):
             return None
+        detail: dict[str, list[Request]] = {"first": [], "decoded": []}
+        started, done = self.clock, len(self.finished)
+        if self._needs_scheduling():
+            self._mixed_step(detail)
+        else:
+            self._decode_run(1, *self._decode_times(), detail)
+        self._refresh_next_event()
         return StepOutcome(
             started=started,
             duration=self.clock - started,
@@ -257,17 +257,15 @@ class Replica:
             finished=tuple(self.finished[done:]),
         )
 
-    def next_event_time(self) -> float:
-        """When the outside view (finished requests, queue) next changes if nothing arrives; inf if idle."""
-        if self._next_event is None:
-            if self._needs_scheduling():
-                self._next_event = self.clock
-            elif self._decoding:
-                first, slope = self._decode_times()
-                self._next_event = self.clock + _run_length(first, slope, self._finish_heap[0][0] - self._tick)
-            else:
-                self._next_event = math.inf
-        return self._next_event
+    def _refresh_next_event(self) -> None:
+        """``next_event``: when the outside view (finished requests, queue) next changes if nothing arrives."""
+        if self._needs_scheduling():
+            self.next_event = self.clock
+        elif self._decoding:
+            first, slope = self._decode_times()
+            self.next_event = self.clock + _run_length(first, slope, self._finish_heap[0][0] - self._tick)
+        else:
+            self.next_event = math.inf
 
     def take_finished(self) -> list[Completion]:
         """Completions since the last call."""
@@ -280,43 +278,48 @@ class Replica:
         return bool(self._prefilling) or self._can_admit()
 
     def _decode_times(self) -> tuple[float, float]:
-        """Duration of the next pure decode step and how much each further step adds."""
-        batch = len(self._decoding)
-        first = self.profile.step_time(batch, self._cached, 0)
-        return first, max(0.0, self.profile.step_time(batch, self._cached + batch, 0) - first)
+        """Duration of the next pure decode step and how much each further step adds.
 
-    def _decode_steps_before(self, until: float) -> int:
-        """Pure decode steps to run now: those starting before ``until``, up to the next finish."""
+        Step time is affine in cached tokens at a fixed batch, so two profile calls per batch size
+        give it for any context.
+        """
+        batch = len(self._decoding)
+        fit = self._decode_fit.get(batch)
+        if fit is None:
+            at_zero = self.profile.step_time(batch, 0, 0)
+            fit = (at_zero, (self.profile.step_time(batch, batch * 1024, 0) - at_zero) / (batch * 1024))
+            self._decode_fit[batch] = fit
+        per_token = fit[1]
+        return fit[0] + per_token * self._cached, max(0.0, per_token * batch)
+
+    def _decode_steps_before(self, until: float, first: float, slope: float) -> int:
+        """Pure decode steps to run now: those starting before ``until`` (> clock), up to the next finish."""
         to_finish = self._finish_heap[0][0] - self._tick
         gap = until - self.clock
-        if gap <= 0:
-            return 0
-        if math.isinf(gap):
+        if gap == math.inf:
             return to_finish
-        first, slope = self._decode_times()
-        # count of j >= 0 with run_length(j) < gap; solve the quadratic, then correct rounding
+        # count of j >= 0 whose start run_length(j) < gap: solve the quadratic, then correct rounding
         if slope > 0:
-            half = slope / 2
-            b = first - half
-            steps = math.ceil((-b + math.sqrt(b * b + 4 * half * gap)) / (2 * half))
+            b = first - slope / 2
+            steps = math.ceil((-b + math.sqrt(b * b + 2 * slope * gap)) / slope)
         else:
             steps = math.ceil(gap / first)
-        steps = max(0, min(steps, to_finish))
-        while steps < to_finish and _run_length(first, slope, steps) < gap:
+        steps = max(1, min(steps, to_finish))
+        while steps < to_finish and steps * first + slope * steps * (steps - 1) / 2 < gap:
             steps += 1
-        while steps > 0 and _run_length(first, slope, steps - 1) >= gap:
+        while steps > 1 and (steps - 1) * first + slope * (steps - 1) * (steps - 2) / 2 >= gap:
             steps -= 1
         return steps
 
-    def _decode_run(self, steps: int, detail: dict[str, list[Request]] | None) -> None:
-        """Run ``steps`` identical-batch decode steps (no prefill, no admission in between)."""
+    def _decode_run(self, steps: int, first: float, slope: float, detail: dict[str, list[Request]] | None) -> None:
+        """Run ``steps`` decode steps of the current batch (no prefill, no admission in between)."""
         batch = len(self._decoding)
-        first, slope = self._decode_times()
         duration = _run_length(first, slope, steps)
         if detail is not None:
             detail["decoded"].extend(s.request for s in self._decoding.values())
         self.stats.itl.observe_linear(first, slope, steps, batch)
-        self._slow += _count_above(first, slope, steps, self.itl_slo)
+        if first + (steps - 1) * slope > self.itl_slo:
+            self._slow += _count_above(first, slope, steps, self.itl_slo)
         self._finish_decode(batch, steps, duration)
 
     def _mixed_step(self, detail: dict[str, list[Request]] | None) -> None:
@@ -373,7 +376,6 @@ class Replica:
         self.stats.generation_tokens += batch * steps
         self._tick += steps
         self._cached += batch * steps
-        self._next_event = None
         heap = self._finish_heap
         while heap and heap[0][0] <= self._tick:
             _, seq = heapq.heappop(heap)
@@ -401,6 +403,7 @@ class Replica:
 
     def _complete(self, seq: _Seq, slow_gaps: int) -> None:
         request = seq.request
+        self.outstanding -= 1
         self._reserved -= request.prompt_tokens + request.output_tokens
         self.stats.requests_finished += 1
         self.stats.e2e.observe(self.clock - request.arrival)

@@ -1,0 +1,417 @@
+"""Replay a trace through simulated pools of replicas driven by an autoscaling policy.
+
+Pure and deterministic. What is modelled:
+- each pool's replicas are ``Replica`` objects built from ``planner.capacity.profile_for`` (one
+  replica = one group of ``nodesPerReplica`` nodes for multi-node pools, scaled as a whole);
+- a replica costs its GPUs from the moment it is requested; it serves from ``coldStart`` later;
+- the router sends each request to the ready replica with the fewest outstanding requests; with
+  none ready, requests wait at the gateway (counted as waiting) until one is;
+- every ``scrape_interval`` the pool's metrics are scraped into a ``PromView``; every
+  ``policy.interval`` the policy sees those signals (and the observed replicas) and sets the
+  desired replicas; extra replicas are removed newest-starting first, then the ready replica with
+  the fewest outstanding requests, which drains (no new requests, keeps its cost until empty);
+- the run lasts until the last arrival; requests still in flight then finish (their latencies
+  count), cost stops at the horizon.
+A request meets its SLOs when its TTFT is within ``slo.ttftP99`` and its mean time per output token
+is within ``slo.itlP99`` (DistServe's per-request attainment). The token-level p99 ITL (from vLLM's
+histogram) and the stricter share of requests whose own p99 gap met the SLO are reported too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..planner.capacity import CapacityProfile, profile_for
+from ..planner.types import PoolKey, PoolObservation
+from ..signals.model import SignalsSnapshot
+from .histogram import ITL_EDGES, histogram_quantile
+from .promview import Counters, PoolScrape, PromView
+from .replica import Completion, Replica, Request
+from .traces import Trace
+
+RECORD_INTERVAL = 10.0
+"""Seconds between time-series rows of the report."""
+
+
+def pool_key(pool: InferencePool) -> PoolKey:
+    return (pool.metadata.namespace or "default", pool.metadata.name)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a policy wants for one pool."""
+
+    replicas: int
+    max_num_seqs: int | None = None
+    """--max-num-seqs for replicas created from now on (None: keep)."""
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """What a policy may observe about one pool at a decision time."""
+
+    pool: InferencePool
+    observation: PoolObservation
+    concurrency: float
+    """Requests in flight on ready replicas plus those waiting at the gateway (Knative's metric)."""
+
+
+class Policy:
+    """An autoscaler: called every ``interval`` seconds of simulated time."""
+
+    name = "policy"
+    interval = 5.0
+
+    def start(self, pools: Sequence[InferencePool], quota: FleetQuota | None) -> None:
+        """Reset before a run."""
+
+    def decide(self, now: float, signals: SignalsSnapshot, pools: Mapping[PoolKey, PoolView]) -> dict[PoolKey, Target]:
+        """Targets for the pools it wants to change."""
+        raise NotImplementedError
+
+
+@dataclass
+class _SimReplica:
+    replica: Replica
+    requested_at: float
+    ready_at: float
+    draining_since: float | None = None
+
+
+@dataclass
+class PoolResult:
+    """Outcome of one pool in one run."""
+
+    key: PoolKey
+    tier: str
+    gpus_per_replica: int
+    dollars_per_gpu_hour: float
+    requests: int = 0
+    good: int = 0
+    """Requests that met both SLOs."""
+    ttft_ok: int = 0
+    itl_ok: int = 0
+    """Requests whose mean time per output token met the ITL SLO."""
+    gaps_ok: int = 0
+    """Requests with at most 1% of their inter-token gaps above the ITL SLO (stricter)."""
+    rejected: int = 0
+    gpu_hours: float = 0.0
+    ttft_p99: float = math.nan
+    """Exact p99 TTFT over all requests (s)."""
+    itl_p99: float = math.nan
+    """Token-level p99 inter-token latency from vLLM's histogram buckets (s)."""
+    e2e_p99: float = math.nan
+    windows: int = 0
+    good_windows: int = 0
+    """1-minute arrival windows in which at least 99% of requests met both SLOs."""
+    peak_replicas: int = 0
+
+    @property
+    def attainment(self) -> float:
+        return self.good / self.requests if self.requests else 1.0
+
+    @property
+    def dollars(self) -> float:
+        return self.gpu_hours * self.dollars_per_gpu_hour
+
+
+@dataclass
+class SimResult:
+    """One policy's run over one trace."""
+
+    policy: str
+    horizon: float
+    pools: list[PoolResult]
+    series: list[dict[str, float | str]] = field(default_factory=list)
+    """Rows every RECORD_INTERVAL s: t, pool, arrivals_per_s, ready, replicas, gpus, tier, dollars_per_hour, dollars, ttft_p99, itl_p99."""
+    wall_seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(p.requests for p in self.pools)
+
+    @property
+    def gpu_hours(self) -> float:
+        return sum(p.gpu_hours for p in self.pools)
+
+    @property
+    def dollars(self) -> float:
+        return sum(p.dollars for p in self.pools)
+
+    @property
+    def attainment(self) -> float:
+        total = self.requests
+        return sum(p.good for p in self.pools) / total if total else 1.0
+
+    @property
+    def requests_per_wall_second(self) -> float:
+        return self.requests / self.wall_seconds if self.wall_seconds > 0 else math.inf
+
+
+class _Pool:
+    """Runtime state of one pool."""
+
+    def __init__(self, pool: InferencePool, quota: FleetQuota | None, profile: CapacityProfile) -> None:
+        spec = pool.spec
+        self.pool = pool
+        self.key = pool_key(pool)
+        self.profile = profile
+        self.cold_start = spec.autoscaling.coldStart
+        self.ttft_slo = spec.autoscaling.slo.ttftP99
+        self.itl_slo = spec.autoscaling.slo.itlP99
+        self.max_num_seqs = spec.batching.maxNumSeqs.max
+        self.batched_tokens = spec.batching.maxNumBatchedTokens
+        price = quota.spec.price(spec.topology.gpu.type) if quota is not None else None
+        self.result = PoolResult(self.key, spec.tier, spec.topology.gpus, price or 0.0)
+        self.live: list[_SimReplica] = []
+        self.ready: list[_SimReplica] = []
+        self.pending: deque[Request] = deque()
+        self.retired = Counters()
+        self.outcomes: list[tuple[float, float, bool]] = []  # arrival, ttft, good
+        self.e2e: list[float] = []
+        self.arrivals_since_record = 0
+
+    # -------------------------------------------------------------- replicas
+    def add(self, now: float, ready_now: bool = False) -> _SimReplica:
+        ready_at = now if ready_now else now + self.cold_start
+        replica = Replica(self.profile, max_num_seqs=min(self.max_num_seqs, self.batched_tokens),
+                          max_num_batched_tokens=self.batched_tokens, itl_slo=self.itl_slo, start=ready_at)
+        sim = _SimReplica(replica, now, ready_at)
+        self.live.append(sim)
+        if ready_now:
+            self.ready.append(sim)
+        return sim
+
+    def make_ready(self, sim: _SimReplica) -> None:
+        if sim.draining_since is None and sim in self.live:
+            self.ready.append(sim)
+            while self.pending:
+                self.route(self.pending.popleft())
+
+    def scale_to(self, now: float, target: int) -> list[_SimReplica]:
+        """Add or remove replicas to reach ``target``; returns the replicas added."""
+        serving = [s for s in self.live if s.draining_since is None]
+        added = [self.add(now) for _ in range(target - len(serving))]
+        excess = len(serving) - target
+        if excess <= 0:
+            return added
+        starting = sorted((s for s in serving if s not in self.ready), key=lambda s: -s.requested_at)
+        for sim in starting[:excess]:
+            self._retire(sim, now)
+        for _ in range(excess - min(excess, len(starting))):
+            sim = min(self.ready, key=lambda s: s.replica.outstanding)
+            self.ready.remove(sim)
+            sim.draining_since = now
+            self._retire_if_drained(sim, now)
+        return added
+
+    def _retire_if_drained(self, sim: _SimReplica, now: float) -> None:
+        replica = sim.replica
+        replica.advance(now)
+        if replica.idle:
+            self._collect(replica)
+            self._retire(sim, max(sim.draining_since or now, min(replica.clock, now)))
+
+    def _retire(self, sim: _SimReplica, at: float) -> None:
+        self.live.remove(sim)
+        self.retired.add(sim.replica.stats)
+        self.result.gpu_hours += max(0.0, at - sim.requested_at) * self.result.gpus_per_replica / 3600
+
+    # -------------------------------------------------------------- requests
+    def route(self, request: Request) -> None:
+        if not self.ready:
+            self.pending.append(request)
+            return
+        at = request.arrival
+        best, best_load = None, math.inf
+        for sim in self.ready:
+            replica = sim.replica
+            if replica.next_event <= at:
+                replica.advance(at)
+            load = replica.outstanding
+            if load < best_load:
+                best, best_load = replica, load
+        assert best is not None
+        if not best.submit(request):
+            self.result.rejected += 1
+            self.result.requests += 1
+            self.outcomes.append((request.arrival, math.inf, False))
+
+    def _collect(self, replica: Replica) -> None:
+        for done in replica.take_finished():
+            self._record(done)
+
+    def _record(self, done: Completion) -> None:
+        ttft_ok = done.ttft <= self.ttft_slo
+        itl_ok = done.tpot <= self.itl_slo
+        result = self.result
+        result.requests += 1
+        result.ttft_ok += ttft_ok
+        result.itl_ok += itl_ok
+        result.gaps_ok += done.itl_ok
+        result.good += ttft_ok and itl_ok
+        self.outcomes.append((done.request.arrival, done.ttft, ttft_ok and itl_ok))
+        self.e2e.append(done.e2e)
+
+    # -------------------------------------------------------------- observation
+    def sync(self, now: float) -> None:
+        """Bring every replica to ``now``, collect completions, retire drained replicas."""
+        for sim in list(self.live):
+            if sim.draining_since is not None:
+                self._retire_if_drained(sim, now)
+            elif sim.ready_at <= now:
+                sim.replica.advance(now)
+                self._collect(sim.replica)
+
+    def scrape(self, now: float) -> PoolScrape:
+        replicas = [s.replica for s in self.live if s.ready_at <= now]
+        counters = Counters.total(self.retired, (r.stats for r in replicas))
+        ready = [s.replica for s in self.ready]
+        return PoolScrape(
+            at=now,
+            counters=counters,
+            running=float(sum(r.num_running for r in replicas)),
+            waiting=float(sum(r.num_waiting for r in replicas) + len(self.pending)),
+            kv_usage=sum(r.kv_usage for r in ready) / len(ready) if ready else None,
+            ready=len(ready),
+        )
+
+    def observation(self, now: float) -> PoolObservation:
+        serving = [s for s in self.live if s.draining_since is None]
+        starting = tuple(s.requested_at for s in serving if s.ready_at > now)
+        return PoolObservation(len(serving), len(self.ready), self.max_num_seqs, starting)
+
+    def concurrency(self) -> float:
+        return float(sum(s.replica.outstanding for s in self.ready) + len(self.pending))
+
+    def close(self, end: float) -> None:
+        """Finish in-flight requests, charge live replicas up to ``end``, fill the summaries."""
+        for sim in list(self.live):
+            sim.replica.advance(math.inf)
+            self._collect(sim.replica)
+            self._retire(sim, end)
+        for request in self.pending:  # never served: no replica became ready before the end
+            self.result.requests += 1
+            self.outcomes.append((request.arrival, math.inf, False))
+        _summarize(self)
+
+
+def simulate(
+    pools: Sequence[InferencePool],
+    traces: Mapping[PoolKey, Trace],
+    policy: Policy,
+    *,
+    quota: FleetQuota | None = None,
+    initial_replicas: Mapping[PoolKey, int] | None = None,
+    scrape_interval: float = 5.0,
+    window: float = 60.0,
+    horizon: float | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> SimResult:
+    """Replay each pool's trace under ``policy``; pools start with ``initial_replicas`` ready (default replicas.min)."""
+    started = time.perf_counter()
+    runtimes = {pool_key(p): _Pool(p, quota, profile_for(p.spec)) for p in pools}
+    for key, runtime in runtimes.items():
+        count = (initial_replicas or {}).get(key, runtime.pool.spec.replicas.min)
+        for _ in range(count):
+            runtime.add(0.0, ready_now=True)
+    arrivals = sorted(
+        ((r.arrival, key, r) for key, trace in traces.items() for r in trace.requests),
+        key=lambda item: item[0],
+    )
+    end = horizon if horizon is not None else (arrivals[-1][0] if arrivals else 0.0)
+    view = PromView(window=window)
+    policy.start(pools, quota)
+    series: list[dict[str, float | str]] = []
+    dollars_so_far = dict.fromkeys(runtimes, 0.0)
+    next_scrape, next_tick, next_record = 0.0, 0.0, 0.0
+    becoming_ready: list[tuple[float, int, PoolKey, _SimReplica]] = []
+    order = itertools.count()
+
+    def timers_until(limit: float) -> None:
+        nonlocal next_scrape, next_tick, next_record
+        while True:
+            ready_at = becoming_ready[0][0] if becoming_ready else math.inf
+            now = min(next_scrape, next_tick, next_record, ready_at)
+            if now > limit:
+                return
+            if now == ready_at:
+                _, _, key, sim = heapq.heappop(becoming_ready)
+                runtimes[key].make_ready(sim)
+                continue
+            if now == next_scrape:
+                for rt in runtimes.values():
+                    rt.sync(now)
+                view.scrape({k: rt.scrape(now) for k, rt in runtimes.items()})
+                next_scrape += scrape_interval
+            if now == next_tick:
+                signals = view.snapshot(now)
+                views = {k: PoolView(rt.pool, rt.observation(now), rt.concurrency()) for k, rt in runtimes.items()}
+                for key, target in policy.decide(now, signals, views).items():
+                    rt = runtimes[key]
+                    if target.max_num_seqs is not None:
+                        rt.max_num_seqs = target.max_num_seqs
+                    for sim in rt.scale_to(now, target.replicas):
+                        heapq.heappush(becoming_ready, (sim.ready_at, next(order), key, sim))
+                next_tick += policy.interval
+            if now == next_record:
+                _record_row(series, view.snapshot(now), runtimes, now, dollars_so_far)
+                if progress is not None:
+                    progress(now, end)
+                next_record += RECORD_INTERVAL
+
+    for arrival, key, request in arrivals:
+        if arrival > end:
+            break
+        timers_until(arrival)
+        runtime = runtimes[key]
+        runtime.arrivals_since_record += 1
+        runtime.route(request)
+    timers_until(end)
+    for rt in runtimes.values():
+        rt.close(end)
+    return SimResult(policy.name, end, [rt.result for rt in runtimes.values()], series,
+                     time.perf_counter() - started)
+
+
+def _record_row(series: list[dict[str, float | str]], signals: SignalsSnapshot, runtimes: Mapping[PoolKey, _Pool],
+                now: float, dollars_so_far: dict[PoolKey, float]) -> None:
+    for key, rt in runtimes.items():
+        replicas = len(rt.live)
+        dollars_per_hour = replicas * rt.result.gpus_per_replica * rt.result.dollars_per_gpu_hour
+        dollars_so_far[key] += dollars_per_hour * RECORD_INTERVAL / 3600
+        rt.result.peak_replicas = max(rt.result.peak_replicas, replicas)
+        sig = signals.for_pool(*key)
+        series.append({
+            "t": now, "pool": f"{key[0]}/{key[1]}", "tier": rt.result.tier,
+            "arrivals_per_s": rt.arrivals_since_record / RECORD_INTERVAL,
+            "ready": len(rt.ready), "replicas": replicas, "gpus": replicas * rt.result.gpus_per_replica,
+            "dollars_per_hour": dollars_per_hour, "dollars": dollars_so_far[key],
+            "ttft_p99": sig.ttft_p99.value if sig.ttft_p99.value is not None else math.nan,
+            "itl_p99": sig.itl_p99.value if sig.itl_p99.value is not None else math.nan,
+        })
+        rt.arrivals_since_record = 0
+
+
+def _summarize(rt: _Pool) -> None:
+    """Fill the latency summaries and the per-minute windows of a pool's result."""
+    result = rt.result
+    ttfts = sorted(o[1] for o in rt.outcomes)
+    if ttfts:
+        result.ttft_p99 = ttfts[min(len(ttfts) - 1, math.ceil(0.99 * len(ttfts)) - 1)]
+    if rt.e2e:
+        e2e = sorted(rt.e2e)
+        result.e2e_p99 = e2e[min(len(e2e) - 1, math.ceil(0.99 * len(e2e)) - 1)]
+    result.itl_p99 = histogram_quantile(0.99, ITL_EDGES, rt.retired.itl)
+    minutes: dict[int, list[bool]] = {}
+    for arrival, _, good in rt.outcomes:
+        minutes.setdefault(int(arrival // 60), []).append(good)
+    result.windows = len(minutes)
+    result.good_windows = sum(sum(flags) >= 0.99 * len(flags) for flags in minutes.values())
