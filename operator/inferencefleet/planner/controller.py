@@ -72,8 +72,10 @@ def tick(
     now: float,
 ) -> TickResult:
     """Decide replicas, batch limits and quota caps for every pool; return them and the next state."""
+    by_key = {s.key: s for s in signals.pools}
     plans = [
-        _plan(pool, signals, observed.get(_key(pool), PoolObservation(0, 0)), state.memory(_key(pool)), now)
+        _plan(pool, by_key.get(_key(pool)) or signals.for_pool(*_key(pool)),
+              observed.get(_key(pool), PoolObservation(0, 0)), state.memory(_key(pool)), now)
         for pool in sorted(pools, key=_key)
     ]
     governed = [p for p in plans if quota is not None and p.pool.spec.quotaRef == quota.metadata.name]
@@ -129,11 +131,10 @@ def _cold_start(pool: InferencePool, observation: PoolObservation, memory: PoolM
     return sample if old is None else old + COLD_START_ALPHA * (sample - old)
 
 
-def _plan(pool: InferencePool, snapshot: SignalsSnapshot, observation: PoolObservation,
+def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
           memory: PoolMemory, now: float) -> _Plan:
     spec = pool.spec
     key = _key(pool)
-    signals = snapshot.for_pool(*key)
     missing = _missing(signals, now)
     measured_cold = _cold_start(pool, observation, memory, now)
     cold_start = measured_cold or spec.autoscaling.coldStart
