@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .api.defaulting import without_nulls
+from .api.defaulting import field_path, without_nulls
 from .api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
 from .errors import UserError
 
@@ -72,15 +72,11 @@ def read_documents(path: str) -> list[Document]:
     return [Document(source, i, body) for i, body in enumerate(bodies) if body is not None]
 
 
-def _field_path(loc: Iterable[int | str]) -> str:
-    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
-
-
 def pydantic_problems(document: Document, error: ValidationError) -> list[Problem]:
     """Problems from a pydantic error, with the field path taken from the message where a validator put it."""
     problems = []
     for item in error.errors(include_url=False):
-        path, message = _field_path(item["loc"]), item["msg"]
+        path, message = field_path(item["loc"]), item["msg"]
         prefixed = _FIELD_PREFIX.match(message)
         if prefixed and item["type"] == "value_error":
             path = f"{path}.{prefixed.group(1)}" if path else prefixed.group(1)
@@ -89,6 +85,8 @@ def pydantic_problems(document: Document, error: ValidationError) -> list[Proble
             message = message.removeprefix("Value error, ")
         if item["type"] == "literal_error" and item.get("ctx", {}).get("expected"):
             message = f"must be one of {item['ctx']['expected']}, got {item['input']!r}"
+            if isinstance(item["input"], bool):
+                message += " (quote it: YAML reads bare Off/On/Yes/No as booleans)"
         problems.append(Problem(document, path, message))
     return problems
 

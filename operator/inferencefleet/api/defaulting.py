@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 Schema = dict[str, Any]
+
+
+def field_path(parts: Iterable[int | str]) -> str:
+    """``('spec', 'tiers', 0, 'name')`` -> ``spec.tiers[0].name``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def without_nulls(value: Any) -> Any:

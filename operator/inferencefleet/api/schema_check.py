@@ -20,7 +20,7 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from .defaulting import apply_defaults, child_schema, without_nulls
+from .defaulting import apply_defaults, child_schema, field_path, without_nulls
 
 Schema = dict[str, Any]
 Path = tuple[str | int, ...]
@@ -33,10 +33,6 @@ class Finding:
     path: str
     message: str
 
-
-def field_path(parts: Path) -> str:
-    """``('spec', 'tiers', 0, 'name')`` -> ``spec.tiers[0].name``."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Schema) -> Iterator[ValidationError]:
