@@ -11,6 +11,7 @@ linear interpolation inside a known bucket: lower + (upper - lower) x (rank with
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,3 +257,43 @@ async def test_window_is_configurable(backfilled: tuple[str, int]) -> None:
     # Over 3 m ending at END the old pool was busy for the first minute only: 6 steps x 2 = 12 requests.
     snapshot = await PrometheusSource(url, window=180).snapshot(now=end)
     assert snapshot.for_pool("batch", "llama-old").request_rate.value == pytest.approx(12 / 180)
+
+
+def run_command(*argv: str) -> int:
+    """``inferencefleet signals ARGV`` through its own registration (as cli.py wires it)."""
+    import argparse
+
+    from inferencefleet.commands import signals as command
+
+    parser = argparse.ArgumentParser(prog="inferencefleet")
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["signals", *argv])
+    return int(args.func(args))
+
+
+def test_command_json_is_a_snapshot_and_table_shows_reasons(
+    backfilled: tuple[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inferencefleet.signals.model import SignalsSnapshot
+
+    url, _ = backfilled
+    assert run_command("--prometheus", url, "-o", "json", "--stale-after", "10m") == 0
+    snapshot = SignalsSnapshot.model_validate_json(capsys.readouterr().out)
+    assert [p.key for p in snapshot.pools] == [
+        ("batch", "llama-old"), ("serving", "llama-8b"), ("serving", "mixtral"), ("serving", "triton-llm"),
+    ]
+    assert snapshot.for_pool("serving", "mixtral").running.value == 7
+
+    assert run_command("--prometheus", url, "-n", "serving", "--stale-after", "10m") == 0
+    table = capsys.readouterr().out
+    assert "llama-8b" in table and "llama-old" not in table
+    assert "Triton exports no token counters" in table
+
+
+def test_command_errors_are_one_line_user_errors() -> None:
+    from inferencefleet.errors import UserError
+
+    with pytest.raises(UserError, match=re.escape("--prometheus http://127.0.0.1:9: every query failed")):
+        run_command("--prometheus", "http://127.0.0.1:9", "--timeout", "1s")
+    with pytest.raises(UserError, match="must start with http"):
+        run_command("--prometheus", "127.0.0.1:9090")
