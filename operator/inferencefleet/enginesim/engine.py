@@ -169,9 +169,11 @@ class EngineLoop:
             before = (self.replica.stats.prompt_tokens, self.replica.stats.generation_tokens)
             outcome = self.replica.step()
             if outcome is None:
+                self._gauges(running=0)
                 self._work.clear()
                 await self._work.wait()
                 continue
+            self._gauges(running=self.replica.num_running + len(outcome.finished))  # the batch now in flight
             deadline = self._wall_time(outcome.ended)
             delay = deadline - time.perf_counter()
             if delay > 0:
@@ -209,9 +211,12 @@ class EngineLoop:
                 metrics.success[stream.finish_reason].inc()
             stream.close()
             self._remember(stream)
-        metrics.running.set(replica.num_running)
-        metrics.waiting.set(replica.num_waiting)
-        metrics.kv_cache_usage.set(replica.kv_usage)
+
+    def _gauges(self, running: int) -> None:
+        """Scheduler gauges as vLLM records them when it schedules a step."""
+        self.metrics.running.set(running)
+        self.metrics.waiting.set(self.replica.num_waiting)
+        self.metrics.kv_cache_usage.set(self.replica.kv_usage)
 
     def _remember(self, stream: TokenStream) -> None:
         self._timelines[stream.id] = {"id": stream.id, "time_scale": self.config.time_scale,
