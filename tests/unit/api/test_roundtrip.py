@@ -30,5 +30,5 @@ def test_load_wire_load_is_identity(path):
 def test_wire_form_writes_durations_as_strings():
     pool = _load(yaml.safe_load((Path(EXAMPLES[0]).parent / "llama3-70b-premium.yaml").read_text()))
     autoscaling = pool.to_wire()["spec"]["autoscaling"]
-    assert autoscaling["slo"] == {"ttftP99": "800ms", "itlP99": "50ms"}
+    assert autoscaling["slo"] == {"ttftP99": "1s", "itlP99": "75ms"}
     assert autoscaling["coldStart"] == "3m"
