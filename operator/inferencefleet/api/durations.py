@@ -7,7 +7,6 @@ to the shortest exact string, so YAML round trips are stable.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any
 
@@ -30,20 +29,19 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest readable string for ``seconds`` that parses back to the same value."""
+    """The shortest readable string for ``seconds`` (to the microsecond of its unit); stable after one round."""
     if seconds == 0:
         return "0s"
-    if seconds >= 60 and math.isclose(seconds % 60, 0, abs_tol=1e-9):
-        whole = round(seconds)
-        hours, rest = divmod(whole, 3600)
+    unit = "ns"
+    for unit in ("s", "ms", "us", "ns"):
+        if seconds / UNITS[unit] >= 1:
+            break
+    text = f"{seconds / UNITS[unit]:.6f}".rstrip("0").rstrip(".")
+    if unit == "s" and "." not in text and int(text) % 60 == 0:
+        hours, rest = divmod(int(text), 3600)
         minutes, secs = divmod(rest, 60)
         return "".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v)
-    for unit in ("s", "ms", "us", "ns"):
-        value = seconds / UNITS[unit]
-        if value >= 1 or unit == "ns":
-            text = f"{value:.6f}".rstrip("0").rstrip(".")
-            return f"{text}{unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+    return f"{text}{unit}"
 
 
 def _coerce(value: Any) -> float:
