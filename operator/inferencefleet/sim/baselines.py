@@ -19,7 +19,10 @@ Knative KPA defaults). Targets (the one knob each baseline has) are chosen to be
   panicking (panic lasts until the stable window has not asked for 2x for 60 s). Scale-up rate
   <= 1000x, scale-down rate <= 2x per decision (every 2 s). Target concurrency per replica =
   ``utilization`` x the replica's SLO capacity x its mean latency (Little's law at that rate), as
-  the Knative docs recommend: measure the concurrency one replica handles within the SLO.
+  the Knative docs recommend: measure the concurrency one replica handles within the SLO. (Taking
+  the concurrency at full capacity instead is unstable: in-flight requests per replica grow
+  faster than load near the knee, so a lightly loaded fleet looks over-provisioned.) No decision
+  before a full stable window of samples, as Knative reports no data until then.
 - Static: ``replicas`` all the time (the peak provisioning reference), ready from the start.
 All baselines keep replicas within spec.replicas.min..max, as HPA's min/maxReplicas do.
 """
@@ -168,7 +171,7 @@ class KpaPolicy(Policy):
             samples.append((now, view.concurrency))
             while samples[0][0] <= now - KPA_STABLE_WINDOW:
                 samples.popleft()
-            if now % KPA_TICK:
+            if now % KPA_TICK or now < KPA_STABLE_WINDOW:  # no decision before a full stable window of data
                 continue
             out[key] = Target(self._decide(key, now, samples, view))
         return out

@@ -44,6 +44,11 @@ def pool_key(pool: InferencePool) -> PoolKey:
     return (pool.metadata.namespace or "default", pool.metadata.name)
 
 
+def meets_slos(done: Completion, ttft_slo: float, itl_slo: float) -> tuple[bool, bool]:
+    """(TTFT within its SLO, mean time per output token within the ITL SLO) for one request."""
+    return done.ttft <= ttft_slo, done.tpot <= itl_slo
+
+
 @dataclass(frozen=True)
 class Target:
     """What a policy wants for one pool."""
@@ -109,8 +114,8 @@ class PoolResult:
     """Token-level p99 inter-token latency from vLLM's histogram buckets (s)."""
     e2e_p99: float = math.nan
     windows: int = 0
-    good_windows: int = 0
-    """1-minute arrival windows in which at least 99% of requests met both SLOs."""
+    missed_windows: list[int] = field(default_factory=list)
+    """Indexes of 1-minute arrival windows in which fewer than 99% of requests met both SLOs."""
     peak_replicas: int = 0
 
     @property
@@ -120,6 +125,11 @@ class PoolResult:
     @property
     def dollars(self) -> float:
         return self.gpu_hours * self.dollars_per_gpu_hour
+
+    @property
+    def good_windows(self) -> int:
+        """1-minute arrival windows in which at least 99% of requests met both SLOs."""
+        return self.windows - len(self.missed_windows)
 
 
 @dataclass
@@ -249,8 +259,7 @@ class _Pool:
             self._record(done)
 
     def _record(self, done: Completion) -> None:
-        ttft_ok = done.ttft <= self.ttft_slo
-        itl_ok = done.tpot <= self.itl_slo
+        ttft_ok, itl_ok = meets_slos(done, self.ttft_slo, self.itl_slo)
         result = self.result
         result.requests += 1
         result.ttft_ok += ttft_ok
@@ -414,4 +423,4 @@ def _summarize(rt: _Pool) -> None:
     for arrival, _, good in rt.outcomes:
         minutes.setdefault(int(arrival // 60), []).append(good)
     result.windows = len(minutes)
-    result.good_windows = sum(sum(flags) >= 0.99 * len(flags) for flags in minutes.values())
+    result.missed_windows = sorted(w for w, flags in minutes.items() if sum(flags) < 0.99 * len(flags))

@@ -1,0 +1,95 @@
+"""``inferencefleet simulate``: replay a request trace through simulated pools under autoscaling policies."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+POLICY_CHOICES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle", "all")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``simulate`` sub-command."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="replay a request trace through simulated pools under the operator and baseline autoscalers",
+        description="Replay a request trace through simulated vLLM-style replicas (continuous batching, "
+        "chunked prefill, KV cache, calibrated step times, cold starts) driven by the operator's planner "
+        "or by HPA, KEDA, Knative KPA, static peak provisioning or the clairvoyant oracle. Writes "
+        "summary.json, PNG plots and report.html to --out and prints the summary table.",
+    )
+    parser.add_argument("-f", "--filename", action="append", required=True, metavar="POOL.yaml",
+                        help="InferencePool YAML (repeatable; every pool replays the whole trace)")
+    parser.add_argument("--quota", metavar="QUOTA.yaml", help="FleetQuota YAML (prices, tiers; none: no caps, $0)")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="request trace (default: the bundled 14-minute Azure 2023 conversation slice)")
+    parser.add_argument("--trace-format", default="auto", choices=("auto", "csv", "jsonl", "envelope"),
+                        help="trace format (default: auto, by extension and header)")
+    parser.add_argument("--lengths", metavar="FILE",
+                        help="per-request trace to draw lengths from for --trace-format envelope (default: bundled)")
+    parser.add_argument("--scale", type=float, default=1.0, metavar="X", help="multiply the request rate (default 1)")
+    parser.add_argument("--compress", type=float, default=1.0, metavar="X",
+                        help="divide arrival times, replaying X times faster (default 1)")
+    parser.add_argument("--duration", type=float, metavar="S", help="replay only the first S seconds")
+    parser.add_argument("--policy", default="all", choices=POLICY_CHOICES, help="policy to simulate (default all)")
+    parser.add_argument("--tick", type=float, default=5.0, metavar="S", help="planner tick interval (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for rate scaling and envelope sampling")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for summary.json, plots, report.html")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from ..manifests import load_pools, load_quota
+    from ..sim.compare import POLICIES, run_policies
+    from ..sim.fleet import pool_key
+    from ..sim.report import TABLE_HEADER, slos_of, summarize, table_rows, write_report
+    from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
+
+    if not args.tick > 0:
+        raise UserError(f"--tick: must be > 0 seconds (got {args.tick})")
+    pools = load_pools(args.filename)
+    keys = [pool_key(p) for p in pools]
+    if len(set(keys)) != len(keys):
+        raise UserError("-f: the same InferencePool (namespace/name) is given twice")
+    quota = load_quota(args.quota) if args.quota else None
+    lengths = load_trace(args.lengths or bundled_trace_path()) if args.trace_format == "envelope" else None
+    trace = load_trace(args.trace or bundled_trace_path(), args.trace_format, lengths=lengths, seed=args.seed)
+    trace = scale_rate(compress(trace, args.compress), args.scale, seed=args.seed)
+    if args.duration is not None:
+        trace = truncate(trace, args.duration)
+    if not trace.requests:
+        raise UserError(f"--duration: no request arrives in the first {args.duration:g} seconds")
+    policies = POLICIES if args.policy == "all" else (args.policy,)
+
+    console = Console()
+    with Progress(TextColumn("{task.description:>15}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console) as bar:
+        tasks = {name: bar.add_task(name, total=trace.duration or 1.0) for name in policies}
+
+        def progress(name: str, done: float, total: float) -> None:
+            bar.update(tasks[name], completed=done, total=total or 1.0)
+
+        try:
+            results = run_policies(pools, {k: trace for k in keys}, policies, quota=quota, tick=args.tick,
+                                   progress=progress)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        for task in tasks.values():
+            bar.update(task, completed=bar.tasks[task].total)
+    summary = summarize(results, trace=trace.name, slos=slos_of(pools))
+    report = write_report(Path(args.out), results, summary)
+    table = Table(title=f"{trace.name}: {len(trace.requests)} requests, {trace.duration / 60:.1f} min")
+    for column in TABLE_HEADER:
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in table_rows(summary):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"report: {report}")
+    return 0

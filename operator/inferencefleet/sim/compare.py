@@ -1,0 +1,72 @@
+"""Run several policies on the same pools and traces, with fair, shared set-up.
+
+Every policy starts warm with the replicas the first minute needs (ceil(first-minute rate /
+replica capacity)); static starts (and stays) at the peak need. The replica capacity comes from
+the oracle's load test and sets the KEDA threshold and the KPA concurrency target (see
+``baselines``). Order: the oracle first, then the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..planner.types import PoolKey
+from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
+from .fleet import Policy, SimResult, pool_key, simulate
+from .oracle import ReplicaCapacity, needed, oracle, replica_capacity
+from .planner_policy import InferenceFleetPolicy
+from .traces import Trace
+
+POLICIES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle")
+"""Every policy name, in the order reports list them."""
+
+Progress = Callable[[str, float, float], None]
+"""(policy, simulated seconds done, total)."""
+
+
+def capacities(pools: Sequence[InferencePool], traces: Mapping[PoolKey, Trace]) -> dict[PoolKey, ReplicaCapacity]:
+    """Load-tested SLO capacity of one replica of every pool, lengths from the pool's trace."""
+    return {pool_key(p): replica_capacity(p, traces[pool_key(p)]) for p in pools}
+
+
+def run_policies(
+    pools: Sequence[InferencePool],
+    traces: Mapping[PoolKey, Trace],
+    policies: Sequence[str] = POLICIES,
+    *,
+    quota: FleetQuota | None = None,
+    tick: float = 5.0,
+    hpa_waiting_target: float = 1.0,
+    progress: Progress | None = None,
+    capacity: Mapping[PoolKey, ReplicaCapacity] | None = None,
+) -> list[SimResult]:
+    """Simulate each named policy (names from POLICIES); results in POLICIES order."""
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise ValueError(f"unknown policies {unknown}; allowed: {', '.join(POLICIES)}")
+    capacity = dict(capacity) if capacity is not None else capacities(pools, traces)
+    horizon = max(t.duration for t in traces.values())
+    need = {k: needed(t, capacity[k].rate, horizon) for k, t in traces.items()}
+    warm = {k: max(n[0], 1) for k, n in need.items()}
+    peak = {k: max(n) for k, n in need.items()}
+
+    def report(name: str) -> Callable[[float, float], None] | None:
+        return None if progress is None else (lambda done, total: progress(name, done, total))
+
+    results: dict[str, SimResult] = {}
+    if "oracle" in policies:
+        results["oracle"] = oracle(pools, traces, capacity, quota=quota, progress=report("oracle")).result
+    factories: dict[str, Callable[[], Policy]] = {
+        "inferencefleet": lambda: InferenceFleetPolicy(tick),
+        "hpa": lambda: HpaPolicy(hpa_waiting_target),
+        "keda": lambda: KedaPolicy({k: c.utilization * c.rate for k, c in capacity.items()}),
+        "kpa": lambda: KpaPolicy({k: c.concurrency for k, c in capacity.items()}),
+        "static": lambda: StaticPolicy(peak),
+    }
+    for name in POLICIES:
+        if name in policies and name != "oracle":
+            results[name] = simulate(pools, traces, factories[name](), quota=quota, horizon=horizon,
+                                     initial_replicas=peak if name == "static" else warm,
+                                     progress=report(name))
+    return [results[name] for name in POLICIES if name in results]

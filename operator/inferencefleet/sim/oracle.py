@@ -1,0 +1,188 @@
+"""The offline lower bound on GPU-hours (metrics-calibration-baselines.md section 5).
+
+1. ``replica_capacity``: the largest Poisson arrival rate one replica serves with at least 99% of
+   requests meeting both SLOs (binary search, lengths drawn from the trace, first 10% of requests
+   discarded as warm-up). This is the load test an engineer would run.
+2. ``plan``: per 1-minute window w, n_w = ceil(lambda_w / c) replicas must be ready. Replicas
+   are interchangeable, so the cheapest schedule that respects the cold start L treats each level
+   k = 1..max n_w separately: the replica of level k serves the windows with n_w >= k; across a
+   gap between two such runs it stays up if the gap is at most L (cheaper than stopping and paying
+   L again), otherwise it stops and is requested again L before it is next needed. Replicas
+   serving the first window are ready at t = 0 (every policy starts warm the same way).
+3. ``oracle``: replays that schedule through the fleet simulator; every window in which fewer than
+   99% of requests met both SLOs gets one more replica, and it replays again (a few rounds), so the
+   bound is checked against the simulated p99s, not only the capacity estimate.
+4. ``peak``: max_w n_w, the static peak-provisioning reference.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..planner.capacity import profile_for
+from ..planner.types import PoolKey
+from ..signals.model import SignalsSnapshot
+from .fleet import Policy, PoolView, SimResult, Target, meets_slos, pool_key, simulate
+from .replica import Replica, Request
+from .traces import Trace
+
+WINDOW = 60.0
+"""Seconds per oracle window."""
+GOOD_SHARE = 0.99
+"""Share of requests that must meet both SLOs (per replica in the load test, per window in the oracle)."""
+
+
+@dataclass(frozen=True)
+class ReplicaCapacity:
+    """What one replica serves within the SLOs."""
+
+    rate: float
+    """Largest Poisson arrival rate (req/s) with >= 99% of requests meeting both SLOs."""
+    utilization: float
+    concurrency: float
+    """Mean requests in flight at ``utilization`` x rate (Little's law: arrival rate x mean latency)."""
+
+
+def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 2000, seed: int = 0,
+                     tolerance: float = 0.02, utilization: float = 0.85) -> ReplicaCapacity:
+    """Load-test one replica of ``pool`` with Poisson arrivals and lengths drawn from ``lengths``."""
+    spec = pool.spec
+    profile = profile_for(spec)
+    rng = random.Random(seed)
+    shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in range(requests)]
+    gaps = [rng.expovariate(1.0) for _ in range(requests)]
+    ttft_slo, itl_slo = spec.autoscaling.slo.ttftP99, spec.autoscaling.slo.itlP99
+
+    def measure(rate: float) -> tuple[float, float]:
+        """(share of requests meeting both SLOs, mean end-to-end latency) at ``rate``."""
+        replica = Replica(profile, max_num_seqs=min(spec.batching.maxNumSeqs.max, spec.batching.maxNumBatchedTokens),
+                          max_num_batched_tokens=spec.batching.maxNumBatchedTokens, itl_slo=itl_slo)
+        t = 0.0
+        for i, (shape, gap) in enumerate(zip(shapes, gaps, strict=True)):
+            t += gap / rate
+            replica.submit(Request(i, t, shape.prompt_tokens, shape.output_tokens))
+        replica.advance(math.inf)
+        done = [c for c in replica.finished if c.request.id >= requests // 10]
+        good = sum(all(meets_slos(c, ttft_slo, itl_slo)) for c in done)
+        return good / len(done), sum(c.e2e for c in done) / len(done)
+
+    low, high = 0.0, 1.0
+    while measure(high)[0] >= GOOD_SHARE:
+        low, high = high, high * 2
+        if high > 1e6:
+            raise ValueError("replica capacity above 1e6 req/s: the capacity profile is implausible")
+    while high - low > tolerance * high:
+        middle = (low + high) / 2
+        low, high = (middle, high) if measure(middle)[0] >= GOOD_SHARE else (low, middle)
+    if low == 0.0:
+        raise ValueError(f"{pool.metadata.name}: one replica cannot meet the SLOs even at 0.5 req/s")
+    return ReplicaCapacity(low, utilization, utilization * low * measure(utilization * low)[1])
+
+
+def needed(trace: Trace, capacity: float, horizon: float) -> list[int]:
+    """Replicas each 1-minute window needs: ceil(arrival rate / capacity), at least 1 while requests arrive."""
+    windows = max(1, math.ceil(horizon / WINDOW))
+    counts = [0] * windows
+    for request in trace.requests:
+        counts[min(int(request.arrival // WINDOW), windows - 1)] += 1
+    lengths = [min(WINDOW, horizon - w * WINDOW) if w == windows - 1 else WINDOW for w in range(windows)]
+    return [math.ceil(c / max(length, 1.0) / capacity) if c else 0 for c, length in zip(counts, lengths, strict=True)]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Replica lifetimes: (requested at, removed at) in seconds; ready at max(requested + L, 0)."""
+
+    lifetimes: tuple[tuple[float, float], ...]
+
+    def alive(self, t: float) -> int:
+        """Replicas requested or serving at ``t``."""
+        return sum(start <= t < end for start, end in self.lifetimes)
+
+    def gpu_hours(self, gpus_per_replica: int, horizon: float) -> float:
+        return sum(max(0.0, min(end, horizon) - max(start, 0.0)) for start, end in self.lifetimes) \
+            * gpus_per_replica / 3600
+
+    def initial(self) -> int:
+        """Replicas ready at t = 0."""
+        return sum(start <= 0.0 < end for start, end in self.lifetimes)
+
+
+def plan(need: Sequence[int], cold_start: float, minimum: int = 0) -> Schedule:
+    """The cheapest lifetimes giving each window its need (level by level; see the module docstring)."""
+    levels = max([minimum, *need], default=0)
+    lifetimes = []
+    for level in range(1, levels + 1):
+        runs: list[list[int]] = []  # [first, last] windows served
+        for w, n in enumerate(need):
+            if max(n, minimum) >= level:
+                if runs and (w - runs[-1][1] - 1) * WINDOW <= cold_start:
+                    runs[-1][1] = w
+                else:
+                    runs.append([w, w])
+        for first, last in runs:
+            start = 0.0 if first == 0 else first * WINDOW - cold_start
+            lifetimes.append((start, (last + 1) * WINDOW))
+    return Schedule(tuple(lifetimes))
+
+
+class ScheduledPolicy(Policy):
+    """Follows precomputed schedules (the oracle's); re-checks every second so starts are on time."""
+
+    name = "oracle"
+    interval = 1.0
+
+    def __init__(self, schedules: Mapping[PoolKey, Schedule]) -> None:
+        self.schedules = dict(schedules)
+
+    def decide(self, now: float, signals: SignalsSnapshot, pools: Mapping[PoolKey, PoolView]) -> dict[PoolKey, Target]:
+        return {key: Target(schedule.alive(now)) for key, schedule in self.schedules.items()}
+
+
+@dataclass(frozen=True)
+class OracleOutcome:
+    """The oracle's run, its schedules and the per-replica capacity used."""
+
+    result: SimResult
+    schedules: dict[PoolKey, Schedule]
+    capacity: dict[PoolKey, ReplicaCapacity]
+    peak: dict[PoolKey, int]
+    rounds: int
+
+
+def oracle(
+    pools: Sequence[InferencePool],
+    traces: Mapping[PoolKey, Trace],
+    capacity: Mapping[PoolKey, ReplicaCapacity],
+    *,
+    quota: FleetQuota | None = None,
+    rounds: int = 4,
+    progress: Callable[[float, float], None] | None = None,
+) -> OracleOutcome:
+    """Plan from the capacity, replay, add a replica to every window that missed 99%, repeat."""
+    horizon = max(t.duration for t in traces.values())
+    need = {pool_key(p): needed(traces[pool_key(p)], capacity[pool_key(p)].rate, horizon) for p in pools}
+    by_key = {pool_key(p): p for p in pools}
+    peak = {k: max(n, default=0) for k, n in need.items()}
+    result: SimResult | None = None
+    rounds_run = 0
+    for _ in range(rounds):
+        rounds_run += 1
+        schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min)
+                     for k, n in need.items()}
+        policy = ScheduledPolicy(schedules)
+        result = simulate(pools, traces, policy, quota=quota, horizon=horizon, progress=progress,
+                          initial_replicas={k: s.initial() for k, s in schedules.items()})
+        missed = {p.key: p.missed_windows for p in result.pools}
+        if not any(missed.values()):
+            break
+        for key, windows in missed.items():
+            for w in windows:
+                if w < len(need[key]):
+                    need[key][w] += 1
+    assert result is not None
+    return OracleOutcome(result, schedules, dict(capacity), peak, rounds_run)
