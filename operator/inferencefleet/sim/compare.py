@@ -1,7 +1,8 @@
 """Run several policies on the same pools and traces, with fair, shared set-up.
 
-Every policy starts warm with the replicas the first minute needs (ceil(first-minute rate /
-replica capacity)); static starts (and stays) at the peak need. The replica capacity comes from
+Every policy starts warm with the replicas the oracle has ready at t = 0 (those the windows within
+one cold start of the beginning need: ceil(rate / replica capacity)); static starts (and stays) at
+the peak need. The replica capacity comes from
 the oracle's load test and sets the KEDA threshold and the KPA concurrency target (see
 ``baselines``). Order: the oracle first, then the others.
 """
@@ -14,7 +15,7 @@ from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.types import PoolKey
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
 from .fleet import Policy, SimResult, pool_key, simulate
-from .oracle import ReplicaCapacity, needed, oracle, replica_capacity
+from .oracle import ReplicaCapacity, needed, oracle, plan, replica_capacity
 from .planner_policy import InferenceFleetPolicy
 from .traces import Trace
 
@@ -47,8 +48,10 @@ def run_policies(
         raise ValueError(f"unknown policies {unknown}; allowed: {', '.join(POLICIES)}")
     capacity = dict(capacity) if capacity is not None else capacities(pools, traces)
     horizon = max(t.duration for t in traces.values())
+    by_key = {pool_key(p): p for p in pools}
     need = {k: needed(t, capacity[k].rate, horizon) for k, t in traces.items()}
-    warm = {k: max(n[0], 1) for k, n in need.items()}
+    warm = {k: max(1, plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min).initial())
+            for k, n in need.items()}
     peak = {k: max(n) for k, n in need.items()}
 
     def report(name: str) -> Callable[[float, float], None] | None:

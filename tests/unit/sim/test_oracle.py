@@ -1,0 +1,69 @@
+"""Oracle: the cold-start-aware schedule, the load-tested replica capacity, and the replayed bound."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferencefleet.api.v1alpha1 import InferencePool
+from inferencefleet.sim.baselines import StaticPolicy
+from inferencefleet.sim.fleet import pool_key, simulate
+from inferencefleet.sim.oracle import WINDOW, needed, oracle, plan, replica_capacity
+from inferencefleet.sim.traces import bundled_trace_path, load_trace, scale_rate, truncate
+
+
+def test_plan_keeps_a_replica_through_gaps_shorter_than_the_cold_start() -> None:
+    need = [2, 0, 0, 0, 2]
+    short = plan(need, cold_start=60)  # a 180 s gap costs more than restarting (60 s)
+    assert sorted(short.lifetimes) == [(0.0, 60.0), (0.0, 60.0), (180.0, 300.0), (180.0, 300.0)]
+    assert short.alive(30) == 2 and short.alive(100) == 0 and short.alive(200) == 2
+    long = plan(need, cold_start=300)  # restarting would cost 300 s, keeping 180 s
+    assert sorted(long.lifetimes) == [(0.0, 300.0), (0.0, 300.0)]
+    assert short.gpu_hours(1, 300) < long.gpu_hours(1, 300)
+    assert plan([1, 3, 1], cold_start=60).initial() == 3  # needed within one cold start of the beginning
+
+
+def test_plan_respects_minimum_and_gives_every_window_its_need() -> None:
+    need = [1, 4, 2, 0, 5, 3]
+    schedule = plan(need, cold_start=120, minimum=1)
+    for w, n in enumerate(need):
+        t = w * WINDOW + WINDOW / 2
+        ready = sum(max(start + 120, 0) <= t < end if start > 0 else start <= t < end
+                    for start, end in schedule.lifetimes)
+        assert ready >= max(n, 1)
+
+
+def test_needed_scales_with_the_rate() -> None:
+    trace = load_trace(bundled_trace_path())
+    single, triple = needed(trace, 2.0, trace.duration), needed(scale_rate(trace, 3.0), 2.0, trace.duration)
+    assert all(t >= s for s, t in zip(single, triple, strict=True)) and sum(triple) > 2 * sum(single)
+
+
+def make_pool(ttft: str = "1s") -> InferencePool:
+    return InferencePool.model_validate({"metadata": {"name": "p", "namespace": "ns"}, "spec": {
+        "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "tier": "free", "replicas": {"min": 1, "max": 20},
+        "autoscaling": {"coldStart": "60s", "slo": {"ttftP99": ttft, "itlP99": "50ms"}}}})
+
+
+@pytest.fixture(scope="module")
+def pool() -> InferencePool:
+    return make_pool()
+
+
+def test_replica_capacity_meets_the_slo_and_shrinks_with_a_tighter_one(pool: InferencePool) -> None:
+    lengths = load_trace(bundled_trace_path())
+    capacity = replica_capacity(pool, lengths, requests=1000)
+    tight = replica_capacity(make_pool("300ms"), lengths, requests=1000)
+    assert capacity.rate > 1.0 and tight.rate < capacity.rate
+    assert capacity.concurrency > 0
+
+
+def test_oracle_meets_every_window_and_costs_no_more_than_static_peak(pool: InferencePool) -> None:
+    trace = truncate(scale_rate(load_trace(bundled_trace_path()), 6), 420)
+    key = pool_key(pool)
+    capacity = {key: replica_capacity(pool, trace, requests=1000)}
+    outcome = oracle([pool], {key: trace}, capacity)
+    result = outcome.result.pools[0]
+    assert result.missed_windows == [] and result.attainment >= 0.99
+    peak = max(needed(trace, capacity[key].rate, trace.duration))
+    static = simulate([pool], {key: trace}, StaticPolicy({key: peak}), initial_replicas={key: peak})
+    assert outcome.result.gpu_hours <= static.gpu_hours * 1.0001 or static.pools[0].missed_windows
