@@ -209,10 +209,11 @@ class Replica:
     # ------------------------------------------------------------------ driving
     def submit(self, request: Request) -> bool:
         """Queue a request arriving now (steps before its arrival run first); False if it can never fit."""
-        self.advance(request.arrival)
+        self._run(request.arrival)
         self.stats.requests_received += 1
         if request.prompt_tokens + request.output_tokens > self.kv_capacity:
             self.stats.requests_rejected += 1
+            self._refresh_next_event()
             return False
         if self.idle:
             self.clock = max(self.clock, request.arrival)
@@ -223,20 +224,23 @@ class Replica:
 
     def advance(self, until: float) -> None:
         """Run every engine step that starts before ``until``; an idle replica's clock moves to ``until``."""
+        self._run(until)
+        self._refresh_next_event()
+
+    def _run(self, until: float) -> None:
         while True:
             if self._prefilling or (self._waiting and self._can_admit()):
                 if self.clock >= until:
-                    break
+                    return
                 self._mixed_step(None)
             elif self._decoding:
                 if self.clock >= until:
-                    break
+                    return
                 first, slope = self._decode_times()
                 self._decode_run(self._decode_steps_before(until, first, slope), first, slope, None)
             else:
                 self.clock = max(self.clock, until)
-                break
-        self._refresh_next_event()
+                return
 
     def step(self) -> StepOutcome | None:
         """Run exactly one engine step now; None when there is nothing to do."""
@@ -259,7 +263,7 @@ class Replica:
 
     def _refresh_next_event(self) -> None:
         """``next_event``: when the outside view (finished requests, queue) next changes if nothing arrives."""
-        if self._needs_scheduling():
+        if self._prefilling or (self._waiting and self._can_admit()):
             self.next_event = self.clock
         elif self._decoding:
             first, slope = self._decode_times()
@@ -341,7 +345,7 @@ class Replica:
             take = min(seq.prefill_left, budget)
             chunks.append((seq, take))
             budget -= take
-        prefill = sum(take for _, take in chunks)
+        prefill = self.max_num_batched_tokens - batch - budget
         duration = self.profile.step_time(batch, self._cached, prefill)
         if detail is not None:
             detail["decoded"].extend(s.request for s in self._decoding.values())
@@ -371,16 +375,17 @@ class Replica:
     def _finish_decode(self, batch: int, steps: int, duration: float) -> None:
         """Account ``steps`` steps of ``batch`` decode tokens ending ``duration`` from now; retire finishers."""
         self.clock += duration
-        self.stats.steps += steps
-        self.stats.busy_seconds += duration
-        self.stats.generation_tokens += batch * steps
-        self._tick += steps
+        stats = self.stats
+        stats.steps += steps
+        stats.busy_seconds += duration
+        stats.generation_tokens += batch * steps
+        tick = self._tick = self._tick + steps
         self._cached += batch * steps
         heap = self._finish_heap
-        while heap and heap[0][0] <= self._tick:
+        while heap and heap[0][0] <= tick:
             _, seq = heapq.heappop(heap)
             del self._decoding[id(seq)]
-            self._cached -= seq.context + (self._tick - seq.start_tick)
+            self._cached -= seq.context + (tick - seq.start_tick)
             self._complete(seq, self._slow - seq.slow0)
 
     def _first_token(self, seq: _Seq, at: float, detail: dict[str, list[Request]] | None) -> None:
