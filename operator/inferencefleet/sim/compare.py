@@ -2,7 +2,7 @@
 
 Every policy starts warm with the replicas the oracle has ready at t = 0 (those the windows within
 one cold start of the beginning need: ceil(rate / replica capacity)); static starts (and stays) at
-the peak need. The replica capacity comes from
+the peak need (the oracle's, after its replay rounds, when the oracle runs too). The replica capacity comes from
 the oracle's load test and sets the KEDA threshold and the KPA concurrency target (see
 ``baselines``). Order: the oracle first, then the others.
 """
@@ -59,7 +59,9 @@ def run_policies(
 
     results: dict[str, SimResult] = {}
     if "oracle" in policies:
-        results["oracle"] = oracle(pools, traces, capacity, quota=quota, progress=report("oracle")).result
+        outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"))
+        results["oracle"] = outcome.result
+        peak = outcome.peak
     factories: dict[str, Callable[[], Policy]] = {
         "inferencefleet": lambda: InferenceFleetPolicy(tick),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),

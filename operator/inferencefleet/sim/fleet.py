@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from .replica import Completion, Replica, Request
 from .traces import Trace
 
 RECORD_INTERVAL = 10.0
+_OUTSTANDING = operator.attrgetter("outstanding")
 """Seconds between time-series rows of the report."""
 
 
@@ -182,6 +184,10 @@ class _Pool:
         self.result = PoolResult(self.key, spec.tier, spec.topology.gpus, price or 0.0)
         self.live: list[_SimReplica] = []
         self.ready: list[_SimReplica] = []
+        self._serving: list[Replica] = []  # the ready replicas, for the router
+        self._serving_ids: set[int] = set()
+        self._events: list[tuple[float, int, Replica]] = []  # (next event, order, replica), lazily deleted
+        self._order = itertools.count()
         self.pending: deque[Request] = deque()
         self.retired = Counters()
         self.outcomes: list[tuple[float, float, bool]] = []  # arrival, ttft, good
@@ -196,12 +202,22 @@ class _Pool:
         sim = _SimReplica(replica, now, ready_at)
         self.live.append(sim)
         if ready_now:
-            self.ready.append(sim)
+            self._serve(sim)
         return sim
+
+    def _serve(self, sim: _SimReplica) -> None:
+        self.ready.append(sim)
+        self._serving.append(sim.replica)
+        self._serving_ids.add(id(sim.replica))
+
+    def _watch(self, replica: Replica) -> None:
+        """Remember when the router must next bring ``replica`` up to date."""
+        if replica.next_event != math.inf:
+            heapq.heappush(self._events, (replica.next_event, next(self._order), replica))
 
     def make_ready(self, sim: _SimReplica) -> None:
         if sim.draining_since is None and sim in self.live:
-            self.ready.append(sim)
+            self._serve(sim)
             while self.pending:
                 self.route(self.pending.popleft())
 
@@ -218,6 +234,8 @@ class _Pool:
         for _ in range(excess - min(excess, len(starting))):
             sim = min(self.ready, key=lambda s: s.replica.outstanding)
             self.ready.remove(sim)
+            self._serving.remove(sim.replica)
+            self._serving_ids.discard(id(sim.replica))
             sim.draining_since = now
             self._retire_if_drained(sim, now)
         return added
@@ -240,16 +258,16 @@ class _Pool:
             self.pending.append(request)
             return
         at = request.arrival
-        best, best_load = None, math.inf
-        for sim in self.ready:
-            replica = sim.replica
-            if replica.next_event <= at:
+        events = self._events
+        while events and events[0][0] <= at:
+            when, _, replica = heapq.heappop(events)
+            if when == replica.next_event and id(replica) in self._serving_ids:
                 replica.advance(at)
-            load = replica.outstanding
-            if load < best_load:
-                best, best_load = replica, load
-        assert best is not None
-        if not best.submit(request):
+                self._watch(replica)
+        best = min(self._serving, key=_OUTSTANDING)
+        accepted = best.submit(request)
+        self._watch(best)
+        if not accepted:
             self.result.rejected += 1
             self.result.requests += 1
             self.outcomes.append((request.arrival, math.inf, False))
@@ -277,6 +295,7 @@ class _Pool:
                 self._retire_if_drained(sim, now)
             elif sim.ready_at <= now:
                 sim.replica.advance(now)
+                self._watch(sim.replica)
                 self._collect(sim.replica)
 
     def scrape(self, now: float) -> PoolScrape:

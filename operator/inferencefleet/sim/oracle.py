@@ -12,7 +12,8 @@
 3. ``oracle``: replays that schedule through the fleet simulator; every window in which fewer than
    99% of requests met both SLOs gets one more replica, and it replays again (a few rounds), so the
    bound is checked against the simulated p99s, not only the capacity estimate.
-4. ``peak``: max_w n_w, the static peak-provisioning reference.
+4. ``peak``: max_w n_w after those rounds, the static peak-provisioning reference (without the
+   rounds, ceil(peak rate / c) can miss windows that the oracle is required to meet).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ class OracleOutcome:
     schedules: dict[PoolKey, Schedule]
     capacity: dict[PoolKey, ReplicaCapacity]
     peak: dict[PoolKey, int]
+    """Most replicas any window needed after the replay rounds (the static peak-provisioning reference)."""
     rounds: int
 
 
@@ -167,7 +169,6 @@ def oracle(
     horizon = max(t.duration for t in traces.values())
     need = {pool_key(p): needed(traces[pool_key(p)], capacity[pool_key(p)].rate, horizon) for p in pools}
     by_key = {pool_key(p): p for p in pools}
-    peak = {k: max(n, default=0) for k, n in need.items()}
     result: SimResult | None = None
     rounds_run = 0
     for _ in range(rounds):
@@ -185,4 +186,5 @@ def oracle(
                 if w < len(need[key]):
                     need[key][w] += 1
     assert result is not None
+    peak = {k: max(n, default=0) for k, n in need.items()}
     return OracleOutcome(result, schedules, dict(capacity), peak, rounds_run)
