@@ -41,19 +41,20 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "batching": {"mode": "Adaptive", "maxNumSeqs": {"min": 16, "max": 256}},
         "tier": "free",
     },
-    # Llama-3-70B-class on 4 H100 (TP4), 180 s cold start; SLOs of the premium example pool.
+    # Llama-3-70B-class on 4 H100 (TP4), 180 s cold start. TTFT 2 s: the premium example's 800 ms
+    # cannot be met for the code trace's long prompts (7.4k-token p99 prompt = 580 ms of prefill alone).
     "70b-dense-4xH100": {
         "model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "parametersBillions": 70},
         "topology": {"tensorParallel": 4},
-        "autoscaling": {"coldStart": "180s", "slo": {"ttftP99": "800ms", "itlP99": "50ms"}},
+        "autoscaling": {"coldStart": "180s", "slo": {"ttftP99": "2s", "itlP99": "75ms"}},
         "batching": {"mode": "Adaptive", "maxNumSeqs": {"min": 8, "max": 128}},
         "tier": "premium",
     },
-    # Mixtral-8x7B-class MoE, TP2 + expert parallel on 2 H100, 300 s cold start; standard example SLOs.
+    # Mixtral-8x7B-class MoE, TP2 + expert parallel on 2 H100, 300 s cold start; standard-tier SLOs.
     "mixtral-moe-ep-2xH100": {
         "model": {"name": "mistralai/Mixtral-8x7B-Instruct-v0.1", "architecture": "moe", "parametersBillions": 46.7},
         "topology": {"tensorParallel": 2, "expertParallel": True},
-        "autoscaling": {"coldStart": "300s", "slo": {"ttftP99": "1s", "itlP99": "75ms"}},
+        "autoscaling": {"coldStart": "300s", "slo": {"ttftP99": "2s", "itlP99": "100ms"}},
         "batching": {"mode": "Adaptive", "maxNumSeqs": {"min": 8, "max": 256}},
         "tier": "standard",
     },
