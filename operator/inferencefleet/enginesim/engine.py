@@ -204,9 +204,9 @@ class EngineLoop:
             stream.push(now)
         for completion in outcome.finished:
             stream = self._streams.pop(str(completion.request.id))
-            metrics.queue_time.observe(completion.scheduled - completion.request.arrival)
             if not stream.done:
                 stream.done = True
+                metrics.queue_time.observe(completion.scheduled - completion.request.arrival)
                 metrics.e2e.observe((now - stream.arrival) * scale)
                 metrics.success[stream.finish_reason].inc()
             stream.close()

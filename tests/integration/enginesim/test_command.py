@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -56,3 +57,15 @@ def test_bad_flags_fail_with_one_line(flags, message):
     assert message in result.stderr
     if "unknown profile" in message:
         assert all(name in result.stderr for name in REFERENCES)
+
+
+def test_a_busy_port_is_a_one_line_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([*COMMAND, "--profile", "llama3-8b-h100-tp1", "--port", str(port)],
+                                capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert f"--host/--port: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.stderr.count("\n") == 1
