@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -38,7 +37,7 @@ def build_app(config: EngineConfig) -> web.Application:
     engine = EngineLoop(config, EngineMetrics(config.model))
     app[ENGINE_KEY] = engine
 
-    async def lifecycle(app: web.Application) -> Any:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine.start()
         yield
         await engine.stop()
@@ -54,15 +53,18 @@ def build_app(config: EngineConfig) -> web.Application:
 
 
 async def health(request: web.Request) -> web.Response:
+    """200 with an empty body, like vLLM once its engine is up."""
     return web.Response(status=200)
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus scrape, in the format the scraper's Accept header asks for."""
     body, content_type = request.app[ENGINE_KEY].metrics.exposition(request.headers.get("Accept", ""))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def models(request: web.Request) -> web.Response:
+    """The one served model, as vLLM lists it."""
     config = request.app[ENGINE_KEY].config
     card = {"id": config.model, "object": "model", "created": int(time.time()), "owned_by": "vllm",
             "root": config.model, "parent": None, "max_model_len": config.max_model_len}
@@ -70,6 +72,7 @@ async def models(request: web.Request) -> web.Response:
 
 
 async def timeline(request: web.Request) -> web.Response:
+    """Server-clock timeline of one of the last finished requests (404 once forgotten)."""
     found = request.app[ENGINE_KEY].timeline(request.match_info["id"])
     if found is None:
         raise ApiError(f"no recent request with id {request.match_info['id']!r}", param="id", status=404,

@@ -134,3 +134,10 @@ async def test_unknown_model_is_404_and_bad_json_is_400(start_engine):
     not_object = await client.post("/v1/chat/completions", json=[1, 2])
     assert not_object.status == 400
     assert "JSON object" in (await not_object.json())["error"]["message"]
+
+
+async def test_timeline_of_an_unknown_request_is_404(start_engine):
+    client = await start_engine()
+    response = await client.get("/sim/requests/cmpl-nope")
+    assert response.status == 404
+    assert "no recent request with id 'cmpl-nope'" in (await response.json())["error"]["message"]
