@@ -63,7 +63,7 @@ def parse_generation(body: Any, *, chat: bool, served_model: str, max_model_len:
     """Validate a completions (``chat=False``) or chat completions request body."""
     if not isinstance(body, dict):
         raise ApiError("the request body must be a JSON object")
-    model = body.get("model", served_model)
+    model = body.get("model") or served_model
     if model != served_model:
         raise ApiError(f"The model `{model}` does not exist; this server serves `{served_model}`.",
                        param="model", status=404, kind="NotFoundError")
