@@ -14,11 +14,11 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from ..planner.capacity import GPU_MEMORY_BYTES, REFERENCES, WEIGHT_BITS, CapacityProfile, kv_cache_tokens
+from ..planner.capacity import CapacityProfile, named_profile
 from ..sim.replica import Replica, Request, StepOutcome
 from .metrics import EngineMetrics
 from .openai import ApiError
@@ -41,26 +41,10 @@ class EngineConfig:
     time_scale: float
 
 
-def named_profile(name: str) -> CapacityProfile:
-    """The calibrated profile ``name`` with its KV cache sized on its reference H100 layout.
-
-    Weights are bf16 unless they do not fit that way (the DeepSeek-V3-class profile is documented
-    as fp8), in which case fp8.
-    """
-    if name not in REFERENCES:
-        raise UserError(f"--profile: unknown profile {name!r}; allowed: {', '.join(sorted(REFERENCES))}")
-    reference = REFERENCES[name]
-    for quantization in ("none", "fp8"):
-        tokens = kv_cache_tokens(reference.shape, GPU_MEMORY_BYTES["H100"], WEIGHT_BITS[quantization], False)
-        if tokens > 0:
-            return replace(reference.profile, kv_cache_tokens=tokens)
-    raise UserError(f"--profile: {name!r} leaves no memory for the KV cache on its reference GPUs")
-
-
 def engine_config(*, profile: str, model: str, max_num_seqs: int, max_num_batched_tokens: int,
                   max_model_len: int, time_scale: float) -> EngineConfig:
     """Validate the command-line settings (one-line errors naming the flag)."""
-    capacity = named_profile(profile)
+    capacity = named_profile(profile, "--profile")
     if max_num_seqs < 1:
         raise UserError(f"--max-num-seqs must be >= 1, got {max_num_seqs}")
     if max_num_batched_tokens < max_num_seqs:

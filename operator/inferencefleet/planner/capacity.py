@@ -245,6 +245,27 @@ def auto_profile_name(spec: InferencePoolSpec) -> str:
     return _reference_for(spec).profile.name
 
 
+def named_reference(name: str, field: str) -> Reference:
+    """The calibrated reference called ``name``; an unknown name is a UserError naming ``field``."""
+    if name not in REFERENCES:
+        raise UserError(f"{field}: unknown profile {name!r}; allowed: {', '.join(sorted(REFERENCES))}")
+    return REFERENCES[name]
+
+
+def named_profile(name: str, field: str = "profile") -> CapacityProfile:
+    """The calibrated profile ``name`` with its KV cache sized on its reference H100 layout.
+
+    Weights are bf16 unless they do not fit that way (the DeepSeek-V3-class profile is documented
+    as fp8), in which case fp8.
+    """
+    reference = named_reference(name, field)
+    for quantization in ("none", "fp8"):
+        tokens = kv_cache_tokens(reference.shape, GPU_MEMORY_BYTES["H100"], WEIGHT_BITS[quantization], False)
+        if tokens > 0:
+            return replace(reference.profile, kv_cache_tokens=tokens)
+    raise UserError(f"{field}: {name!r} leaves no memory for the KV cache on its reference GPUs")
+
+
 def profile_for(spec: InferencePoolSpec) -> CapacityProfile:
     """The capacity profile of one replica of ``spec``.
 
@@ -255,10 +276,7 @@ def profile_for(spec: InferencePoolSpec) -> CapacityProfile:
     """
     override = spec.capacity
     if override is not None and override.profile is not None:
-        if override.profile not in REFERENCES:
-            allowed = ", ".join(sorted(REFERENCES))
-            raise UserError(f"spec.capacity.profile: unknown profile {override.profile!r}; allowed: {allowed}")
-        reference = REFERENCES[override.profile]
+        reference = named_reference(override.profile, "spec.capacity.profile")
     else:
         reference = _reference_for(spec)
     base = reference.profile

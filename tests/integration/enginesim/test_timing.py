@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from inferencefleet.enginesim.engine import named_profile
+from inferencefleet.planner.capacity import named_profile
 
 from .conftest import sse_events
 
