@@ -183,7 +183,8 @@ class Replica:
         self._tick = 0  # decode steps run so far
         self._slow = 0  # decode steps longer than itl_slo so far
         self.next_event = math.inf
-        """When the outside view (finished requests, queue) next changes if nothing arrives; inf if idle."""
+        """Earliest time a request can finish if nothing arrives (a lower bound); inf if idle."""
+        self._one_token_queued = 0  # waiting or prefilling requests of one output token
         self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
         self.outstanding = 0
         """Requests submitted and not finished (running + waiting)."""
@@ -218,6 +219,7 @@ class Replica:
         if self.idle:
             self.clock = max(self.clock, request.arrival)
         self._waiting.append(_Seq(request))
+        self._one_token_queued += request.output_tokens == 1
         self.outstanding += 1
         self._refresh_next_event()
         return True
@@ -232,7 +234,8 @@ class Replica:
             if self._prefilling or (self._waiting and self._can_admit()):
                 if self.clock >= until:
                     return
-                self._mixed_step(None)
+                if not self._chunk_run(until):
+                    self._mixed_step(None)
             elif self._decoding:
                 if self.clock >= until:
                     return
@@ -262,14 +265,18 @@ class Replica:
         )
 
     def _refresh_next_event(self) -> None:
-        """``next_event``: when the outside view (finished requests, queue) next changes if nothing arrives."""
-        if self._prefilling or (self._waiting and self._can_admit()):
-            self.next_event = self.clock
-        elif self._decoding:
+        """``next_event``: the earliest time a request can finish if nothing arrives (a lower bound).
+
+        Running sequences finish after their remaining decode steps, and prefill chunks or new
+        sequences only make steps longer, so pure decode steps at the current batch bound the next
+        finish from below; a queued one-token request can finish with its prefill, so it means now.
+        """
+        schedulable = bool(self._prefilling) or (bool(self._waiting) and self._can_admit())
+        if self._decoding and not (schedulable and self._one_token_queued):
             first, slope = self._decode_times()
             self.next_event = self.clock + _run_length(first, slope, self._finish_heap[0][0] - self._tick)
         else:
-            self.next_event = math.inf
+            self.next_event = self.clock if schedulable else math.inf
 
     def take_finished(self) -> list[Completion]:
         """Completions since the last call."""
@@ -296,19 +303,21 @@ class Replica:
         per_token = fit[1]
         return fit[0] + per_token * self._cached, max(0.0, per_token * batch)
 
-    def _decode_steps_before(self, until: float, first: float, slope: float) -> int:
-        """Pure decode steps to run now: those starting before ``until`` (> clock), up to the next finish."""
-        to_finish = self._finish_heap[0][0] - self._tick
+    def _decode_steps_before(self, until: float, first: float, slope: float, limit: int | None = None) -> int:
+        """Steps to run now: those starting before ``until`` (> clock), up to the next finish and ``limit``."""
+        to_finish = self._finish_heap[0][0] - self._tick if self._finish_heap else math.inf
+        if limit is not None:
+            to_finish = min(to_finish, limit)
         gap = until - self.clock
         if gap == math.inf:
-            return to_finish
+            return int(to_finish)
         # count of j >= 0 whose start run_length(j) < gap: solve the quadratic, then correct rounding
         if slope > 0:
             b = first - slope / 2
             steps = math.ceil((-b + math.sqrt(b * b + 2 * slope * gap)) / slope)
         else:
             steps = math.ceil(gap / first)
-        steps = max(1, min(steps, to_finish))
+        steps = int(max(1, min(steps, to_finish)))
         while steps < to_finish and steps * first + slope * steps * (steps - 1) / 2 < gap:
             steps += 1
         while steps > 1 and (steps - 1) * first + slope * (steps - 1) * (steps - 2) / 2 >= gap:
@@ -325,6 +334,36 @@ class Replica:
         if first + (steps - 1) * slope > self.itl_slo:
             self._slow += _count_above(first, slope, steps, self.itl_slo)
         self._finish_decode(batch, steps, duration)
+
+    def _chunk_run(self, until: float) -> bool:
+        """Run, in O(1), the steps in which one long prompt fills the whole token budget; False if none.
+
+        Such steps repeat unchanged (the decode batch plus a full chunk; nothing can be admitted) until
+        the prompt's last chunk, the next decode finish or ``until``.
+        """
+        if len(self._prefilling) != 1:
+            return False
+        seq = self._prefilling[0]
+        batch = len(self._decoding)
+        chunk = self.max_num_batched_tokens - batch
+        full = (seq.prefill_left - 1) // chunk  # full chunks before the one that completes the prompt
+        if full < 2:
+            return False
+        first = self.profile.step_time(batch, self._cached, chunk)
+        slope = max(0.0, self.profile.step_time(batch, self._cached + batch, chunk) - first) if batch else 0.0
+        steps = self._decode_steps_before(until, first, slope, full)
+        duration = _run_length(first, slope, steps)
+        if batch:
+            self.stats.itl.observe_linear(first, slope, steps, batch)
+            if first + (steps - 1) * slope > self.itl_slo:
+                self._slow += _count_above(first, slope, steps, self.itl_slo)
+        tokens = chunk * steps
+        seq.prefill_left -= tokens
+        seq.context += tokens
+        self._prefill_cached += tokens
+        self.stats.prompt_tokens += tokens
+        self._finish_decode(batch, steps, duration)
+        return True
 
     def _mixed_step(self, detail: dict[str, list[Request]] | None) -> None:
         """One step with prefill chunks (and admissions) plus one decode token per decoding sequence."""
@@ -396,6 +435,7 @@ class Replica:
             detail["first"].append(seq.request)
         remaining = seq.request.output_tokens - 1
         if remaining == 0:
+            self._one_token_queued -= 1
             self._complete(seq, 0)
             return
         seq.context += 1
