@@ -10,8 +10,10 @@
    L again), otherwise it stops and is requested again L before it is next needed. Replicas
    serving the first window are ready at t = 0 (every policy starts warm the same way).
 3. ``oracle``: replays that schedule through the fleet simulator; every window in which fewer than
-   99% of requests met both SLOs gets one more replica, and it replays again (a few rounds), so the
-   bound is checked against the simulated p99s, not only the capacity estimate.
+   99% of requests met both SLOs gets 20% more replicas (at least one), and it replays again (up to
+   6 rounds), so the bound is checked against the simulated latencies, not only the capacity
+   estimate. Second-level bursts (the Azure code trace) can need more rounds than that: the
+   result reports its attainment and missed windows.
 4. ``peak``: max_w n_w after those rounds, the static peak-provisioning reference (without the
    rounds, ceil(peak rate / c) can miss windows that the oracle is required to meet).
 """
@@ -33,6 +35,8 @@ from .traces import Trace
 
 WINDOW = 60.0
 """Seconds per oracle window."""
+BUMP = 0.2
+"""Share of a window's replicas added when it missed the SLO in a replay round."""
 GOOD_SHARE = 0.99
 """Share of requests that must meet both SLOs (per replica in the load test, per window in the oracle)."""
 
@@ -162,7 +166,7 @@ def oracle(
     capacity: Mapping[PoolKey, ReplicaCapacity],
     *,
     quota: FleetQuota | None = None,
-    rounds: int = 4,
+    rounds: int = 6,
     progress: Callable[[float, float], None] | None = None,
 ) -> OracleOutcome:
     """Plan from the capacity, replay, add a replica to every window that missed 99%, repeat."""
@@ -184,7 +188,7 @@ def oracle(
         for key, windows in missed.items():
             for w in windows:
                 if w < len(need[key]):
-                    need[key][w] += 1
+                    need[key][w] += max(1, math.ceil(BUMP * need[key][w]))
     assert result is not None
     peak = {k: max(n, default=0) for k, n in need.items()}
     return OracleOutcome(result, schedules, dict(capacity), peak, rounds_run)
