@@ -1,0 +1,1 @@
+"""The only Kubernetes I/O of the operator: server-side apply, status patches, events."""

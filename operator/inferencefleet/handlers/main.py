@@ -1,0 +1,147 @@
+"""kopf entry point: ``kopf run -m inferencefleet.handlers.main`` (``inferencefleet run`` wraps it).
+
+Handlers stay thin: indices cache pools, quotas and workloads; the spec handler applies a pool's
+children; one background task started at startup runs the fleet tick for all pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from ..api.v1alpha1 import API_VERSION
+from ..kube.client import Kube, KubeError, load_api_client
+from ..settings import OperatorSettings
+from ..signals.prometheus import PrometheusSource
+from . import fleet, spec
+from .runtime import Runtime, parse_quota, pool_key
+from .workloads import Workload, newest, pool_key_of
+
+GROUP, VERSION = API_VERSION.split("/")
+POOLS = (GROUP, VERSION, "inferencepools")
+QUOTAS = (GROUP, VERSION, "fleetquotas")
+MANAGED = {"app.kubernetes.io/managed-by": "inferencefleet"}
+RETRY_DELAY = 10.0
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Service account in a cluster, else $KUBECONFIG read at login time (not at import)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, pool_index: Any, quota_index: Any,
+                  deployment_index: Any, lws_index: Any, logger: logging.Logger, **_: Any) -> None:
+    """Read OperatorSettings, open the clients, start the fleet tick."""
+    config = OperatorSettings.from_env()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="inferencefleet.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="inferencefleet.io", key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    source = None
+    if config.prometheus_url:
+        source = PrometheusSource(config.prometheus_url, bearer_token_file=config.prometheus_bearer_token_file,
+                                  ca_file=config.prometheus_ca_file, timeout=config.prometheus_timeout,
+                                  namespace=config.namespace, window=config.signals_window,
+                                  stale_after=config.stale_after)
+        await source.__aenter__()
+    runtime = Runtime(config, Kube(load_api_client()), source)
+    memo.runtime = runtime
+    workloads = _Merged(deployment_index, lws_index)
+    memo.fleet_task = asyncio.create_task(fleet.run_forever(runtime, pool_index, quota_index, workloads))
+    logger.info("Fleet tick every %gs; Prometheus: %s", config.tick_interval, config.prometheus_url or "none")
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the fleet tick and close the Prometheus client."""
+    task = memo.get("fleet_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    runtime = memo.get("runtime")
+    if runtime is not None and runtime.source is not None:
+        await runtime.source.__aexit__(None, None, None)
+
+
+@kopf.index(*POOLS)
+def pool_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
+    """Every InferencePool by (namespace, name)."""
+    return {pool_key(dict(body)): _plain(body)}
+
+
+@kopf.index(*QUOTAS)
+def quota_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
+    """Every FleetQuota by name."""
+    return {body.metadata.name: _plain(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+def deployment_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
+    """Our Deployments by pool."""
+    return _workload(body)
+
+
+@kopf.index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", labels=MANAGED)
+def lws_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
+    """Our LeaderWorkerSets by pool."""
+    return _workload(body)
+
+
+@kopf.on.resume(*POOLS)
+@kopf.on.create(*POOLS)
+@kopf.on.update(*POOLS)
+async def reconcile(body: kopf.Body, memo: kopf.Memo, quota_index: Any, deployment_index: Any, lws_index: Any,
+                    **_: Any) -> None:
+    """Validate, render and apply the pool's children (level-based: the whole object every time)."""
+    quotas = {}
+    for name in list(quota_index):
+        for quota_body in quota_index.get(name, ()):
+            quota, _ = parse_quota(quota_body)
+            if quota is not None:
+                quotas[name] = quota
+    key = pool_key(dict(body))
+    workload = newest(*_Merged(deployment_index, lws_index).get(key))
+    try:
+        await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload)
+    except KubeError as error:
+        raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from None
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A detached plain-dict copy of a kopf body."""
+    return {k: _detach(v) for k, v in body.items()}
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _detach(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_detach(v) for v in value]
+    return value
+
+
+def _workload(body: kopf.Body) -> dict[Any, Workload] | None:
+    plain = _plain(body)
+    key = pool_key_of(plain)
+    return {key: Workload.from_body(plain)} if key is not None else None
+
+
+class _Merged:
+    """Deployments and LeaderWorkerSets as one read-only {pool key: workloads} index."""
+
+    def __init__(self, *indices: Any) -> None:
+        self.indices = indices
+
+    def __iter__(self) -> Any:
+        return iter({key for index in self.indices for key in list(index)})
+
+    def get(self, key: Any, default: Any = ()) -> list[Workload]:
+        found = [w for index in self.indices for w in index.get(key, ())]
+        return found or list(default)

@@ -1,0 +1,73 @@
+"""Reconcile one InferencePool's spec: validate, render, server-side apply every child, report.
+
+Level-based: runs on create, update and resume with the whole object, never a diff. An invalid or
+infeasible spec is reported (SpecValid False, an Event) and not retried: only a spec change can
+fix it, and that triggers the handler again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..api.v1alpha1 import FleetQuota, InferencePoolStatus
+from ..kube.client import KubeError
+from ..kube.resources import ObjectRef
+from ..render.errors import RenderError
+from ..signals.status import rfc3339
+from .runtime import Runtime, parse_pool, pool_key, pool_ref
+from .status import applied_spec, invalid_spec
+from .workloads import WORKLOAD_KINDS, Workload, initial_replicas, newest, render
+
+OPTIONAL_KINDS = ("PodMonitor",)
+"""Kinds whose CRD may be absent (no Prometheus operator): skipped with a warning, not an error."""
+POOL_STATUS_FIELDS = tuple(f.alias or name for name, f in InferencePoolStatus.model_fields.items())
+
+logger = logging.getLogger(__name__)
+
+
+async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping[str, FleetQuota],
+                         workload: Workload | None) -> None:
+    """Apply the pool's children and write SpecValid; raises KubeError when the API fails (retry)."""
+    key = pool_key(body)
+    ref = pool_ref(body)
+    async with runtime.locks[key]:
+        pool, problems = parse_pool(body)
+        generation = (body.get("metadata") or {}).get("generation")
+        if pool is None:
+            await _reject(runtime, ref, body, "InvalidSpec", problems, generation)
+            return
+        workload = newest(workload, runtime.applied.get(key))
+        try:
+            objects = render(pool, quotas.get(pool.spec.quotaRef), runtime.settings,
+                             initial_replicas(pool, workload), workload.max_num_seqs if workload else None)
+        except RenderError as error:
+            await _reject(runtime, ref, body, "Infeasible", str(error), generation)
+            return
+        applied = []
+        for child in objects:
+            child_ref = ObjectRef.of(child)
+            try:
+                result = await runtime.kube.apply(child)
+            except KubeError as error:
+                if error.status == 404 and child["kind"] in OPTIONAL_KINDS:
+                    logger.warning("Skipped %s: its kind is not served (%s)", child_ref, error)
+                    continue
+                raise
+            applied.append(str(child_ref))
+            if child["kind"] in WORKLOAD_KINDS:
+                runtime.applied[key] = Workload.from_body(result)
+        status = applied_spec(pool, runtime.status_of(ref, body), applied, rfc3339(time.time()))
+        await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS)
+        logger.info("Applied %s", ", ".join(applied))
+
+
+async def _reject(runtime: Runtime, ref: ObjectRef, body: dict[str, Any], reason: str, message: str,
+                  generation: int | None) -> None:
+    """SpecValid False with the field paths, and a Warning Event when that is news."""
+    status = invalid_spec(runtime.status_of(ref, body), reason, message, generation, rfc3339(time.time()))
+    if await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS):
+        await runtime.kube.post_event(ref, "Warning", reason, message)
+    logger.warning("Rejected the spec (%s): %s", reason, message)
