@@ -35,9 +35,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, pool_index: Any, quota_index: Any,
-                  deployment_index: Any, lws_index: Any, logger: logging.Logger, **_: Any) -> None:
-    """Read OperatorSettings, open the clients, start the fleet tick."""
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **indices: Any) -> None:
+    """Read OperatorSettings, open the clients, start the fleet tick (indices: kopf passes each by name)."""
     config = OperatorSettings.from_env()
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="inferencefleet.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -52,8 +51,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, pool_index: 
         await source.__aenter__()
     runtime = Runtime(config, Kube(load_api_client()), source)
     memo.runtime = runtime
-    workloads = _Merged(deployment_index, lws_index)
-    memo.fleet_task = asyncio.create_task(fleet.run_forever(runtime, pool_index, quota_index, workloads))
+    workloads = _Merged(indices["deployment_index"], indices["lws_index"])
+    memo.fleet_task = asyncio.create_task(
+        fleet.run_forever(runtime, indices["pool_index"], indices["quota_index"], workloads))
     logger.info("Fleet tick every %gs; Prometheus: %s", config.tick_interval, config.prometheus_url or "none")
 
 
@@ -97,17 +97,17 @@ def lws_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
 @kopf.on.resume(*POOLS)
 @kopf.on.create(*POOLS)
 @kopf.on.update(*POOLS)
-async def reconcile(body: kopf.Body, memo: kopf.Memo, quota_index: Any, deployment_index: Any, lws_index: Any,
-                    **_: Any) -> None:
+async def reconcile(body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
     """Validate, render and apply the pool's children (level-based: the whole object every time)."""
+    quota_index = indices["quota_index"]
     quotas = {}
     for name in list(quota_index):
         for quota_body in quota_index.get(name, ()):
-            quota, _ = parse_quota(quota_body)
+            quota, _problems = parse_quota(quota_body)
             if quota is not None:
                 quotas[name] = quota
     key = pool_key(dict(body))
-    workload = newest(*_Merged(deployment_index, lws_index).get(key))
+    workload = newest(*_Merged(indices["deployment_index"], indices["lws_index"]).get(key))
     try:
         await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload)
     except KubeError as error:

@@ -47,10 +47,11 @@ def load_api_client() -> client.ApiClient:
     configuration = client.Configuration()
     try:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-            config.load_kube_config(config_file=path.split(os.pathsep)[0], client_configuration=configuration)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path.split(os.pathsep)[0], client_configuration=configuration)
     except (config.ConfigException, OSError) as error:
         raise UserError(f"Kubernetes credentials: {error} (set KUBECONFIG or run in a cluster)") from None
     return client.ApiClient(configuration)
@@ -72,7 +73,7 @@ class Kube:
         )
         try:
             response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=30)
-            response.read()
+            response.read()  # type: ignore[no-untyped-call]
         except ApiException as error:  # connection-level failures come back as status 0
             raise KubeError(action, ref, error.status or 0, "ConnectionFailed", str(error.reason)) from None
         text = response.data.decode() if response.data else ""

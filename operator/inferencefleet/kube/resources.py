@@ -44,7 +44,7 @@ class ObjectRef:
             plural = PLURALS[(self.api_version, self.kind)]
         except KeyError:
             known = ", ".join(f"{k} ({v})" for v, k in PLURALS)
-            raise ValueError(f"{self.kind} ({self.api_version}) is not a kind the operator manages; known: {known}")
+            raise ValueError(f"{self.kind} ({self.api_version}) is not a kind the operator manages; known: {known}") from None
         root = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
         scope = f"/namespaces/{self.namespace}" if self.namespace else ""
         return f"{root}{scope}/{plural}"

@@ -153,8 +153,9 @@ def busy_pool_history(pools: list[str], end: int) -> list[Point]:
     for name in pools:
         lbl = {"namespace": "serving", "inferencefleet_io_pool": name, "pod": f"{name}-0", "model_name": "llama"}
 
-        def counter(metric: str, per_second: float, extra: dict[str, str] = {}) -> list[Point]:  # noqa: B006
-            return [(metric, {**lbl, **extra}, t, 1000 + per_second * (t - times[0])) for t in times]
+        def counter(metric: str, per_second: float, extra: dict[str, str] | None = None,
+                    lbl: dict[str, str] = lbl) -> list[Point]:
+            return [(metric, {**lbl, **(extra or {})}, t, 1000 + per_second * (t - times[0])) for t in times]
 
         points += counter("vllm:request_success_total", 40, {"finished_reason": "stop"})
         points += counter("vllm:prompt_tokens_total", 40 * 500)
