@@ -12,9 +12,11 @@ Scheduling per engine step, as vLLM V1 does it with chunked prefill:
 Two ways to drive it, one implementation:
 - ``step()`` runs exactly one engine step and says which requests got a token (the engine-sim
   server calls it in real time and streams the tokens);
-- ``advance(until)`` runs every step that starts before ``until`` and jumps over runs of pure
-  decode steps in O(1) (step time is affine in cached tokens at a fixed batch), stopping only at
-  events: a sequence finishing, an arrival, a prefill. The fleet simulator uses this.
+- ``advance(until)`` runs every step that starts before ``until`` and jumps in O(1) over runs of
+  identical steps (pure decode, or decode plus a full chunk of one long prompt), stopping only at
+  events: a sequence finishing, an arrival, a prompt's last chunk. This assumes what the planner's
+  capacity model gives: step time is affine in cached tokens at a fixed batch, and a prefill chunk
+  adds a time that does not depend on them. The fleet simulator uses this.
 Finished requests collect in ``finished`` (drain with ``take_finished()``); cumulative metrics in
 ``stats`` mirror what vLLM's ``/metrics`` exports.
 """
@@ -186,6 +188,7 @@ class Replica:
         """Earliest time a request can finish if nothing arrives (a lower bound); inf if idle."""
         self._one_token_queued = 0  # waiting or prefilling requests of one output token
         self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
+        self._chunk_extra: dict[int, float] = {}  # batch -> time a full prefill chunk adds to the step
         self.outstanding = 0
         """Requests submitted and not finished (running + waiting)."""
 
@@ -349,8 +352,12 @@ class Replica:
         full = (seq.prefill_left - 1) // chunk  # full chunks before the one that completes the prompt
         if full < 2:
             return False
-        first = self.profile.step_time(batch, self._cached, chunk)
-        slope = max(0.0, self.profile.step_time(batch, self._cached + batch, chunk) - first) if batch else 0.0
+        extra = self._chunk_extra.get(batch)
+        if extra is None:  # what a full chunk adds to the decode step (all of the step with no decode)
+            extra = self.profile.step_time(batch, 0, chunk) - (self.profile.step_time(batch, 0, 0) if batch else 0.0)
+            self._chunk_extra[batch] = extra
+        decode, slope = self._decode_times() if batch else (0.0, 0.0)
+        first = decode + extra
         steps = self._decode_steps_before(until, first, slope, full)
         duration = _run_length(first, slope, steps)
         if batch:
