@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if len(set(keys)) != len(keys):
         raise UserError("-f: the same InferencePool (namespace/name) is given twice")
     quota = load_quota(args.quota) if args.quota else None
-    lengths = load_trace(args.lengths or bundled_trace_path()) if args.trace_format == "envelope" else None
+    may_be_envelope = args.trace_format in ("auto", "envelope")
+    lengths = load_trace(args.lengths or bundled_trace_path()) if may_be_envelope else None
     trace = load_trace(args.trace or bundled_trace_path(), args.trace_format, lengths=lengths, seed=args.seed)
     trace = scale_rate(compress(trace, args.compress), args.scale, seed=args.seed)
     if args.duration is not None:

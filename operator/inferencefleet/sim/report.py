@@ -104,7 +104,7 @@ def table_rows(summary: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
-TABLE_HEADER = ["policy", "GPU-h", "$", "met SLO", "TTFT p99", "ITL p99", "vs oracle", "vs HPA", "cost gap"]
+TABLE_HEADER = ["policy", "GPU-h", "$", "met SLO", "TTFT p99", "ITL p99", "/oracle", "/HPA", "gap"]
 
 
 def write_report(out: Path, results: Sequence[SimResult], summary: Mapping[str, Any]) -> Path:
