@@ -27,6 +27,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 from .histogram import E2E_EDGES, ITL_EDGES, TTFT_EDGES, Histogram
@@ -186,7 +187,6 @@ class Replica:
         self._slow = 0  # decode steps longer than itl_slo so far
         self.next_event = math.inf
         """Earliest time a request can finish if nothing arrives (a lower bound); inf if idle."""
-        self._one_token_queued = 0  # waiting or prefilling requests of one output token
         self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
         self._chunk_extra: dict[int, float] = {}  # batch -> time a full prefill chunk adds to the step
         self.outstanding = 0
@@ -222,7 +222,6 @@ class Replica:
         if self.idle:
             self.clock = max(self.clock, request.arrival)
         self._waiting.append(_Seq(request))
-        self._one_token_queued += request.output_tokens == 1
         self.outstanding += 1
         self._refresh_next_event()
         return True
@@ -272,14 +271,21 @@ class Replica:
 
         Running sequences finish after their remaining decode steps, and prefill chunks or new
         sequences only make steps longer, so pure decode steps at the current batch bound the next
-        finish from below; a queued one-token request can finish with its prefill, so it means now.
+        finish from below; a one-token request about to be prefilled finishes with its prefill: now.
         """
         schedulable = bool(self._prefilling) or (bool(self._waiting) and self._can_admit())
-        if self._decoding and not (schedulable and self._one_token_queued):
+        if self._decoding and not (schedulable and self._one_token_may_finish()):
             first, slope = self._decode_times()
             self.next_event = self.clock + _run_length(first, slope, self._finish_heap[0][0] - self._tick)
         else:
             self.next_event = self.clock if schedulable else math.inf
+
+    def _one_token_may_finish(self) -> bool:
+        """A one-token request is prefilling or may be admitted at the next step (it ends with its prefill)."""
+        if any(s.request.output_tokens == 1 for s in self._prefilling):
+            return True
+        room = self.max_num_seqs - self.num_running
+        return room > 0 and any(s.request.output_tokens == 1 for s in islice(self._waiting, room))
 
     def take_finished(self) -> list[Completion]:
         """Completions since the last call."""
@@ -442,7 +448,6 @@ class Replica:
             detail["first"].append(seq.request)
         remaining = seq.request.output_tokens - 1
         if remaining == 0:
-            self._one_token_queued -= 1
             self._complete(seq, 0)
             return
         seq.context += 1
