@@ -64,10 +64,6 @@ class Histogram:
                 done = upto
         self.counts[high] += (n - done) * weight
 
-    def snapshot(self) -> tuple[float, ...]:
-        """Non-cumulative bucket counts, then sum, then count (what a scrape copies)."""
-        return (*self.counts, self.sum, self.count)
-
 
 def cumulative(counts: Sequence[float]) -> list[float]:
     """Per-bucket counts -> cumulative counts (the ``_bucket{le=...}`` series)."""
