@@ -187,6 +187,7 @@ class Replica:
         self._slow = 0  # decode steps longer than itl_slo so far
         self.next_event = math.inf
         """Earliest time a request can finish if nothing arrives (a lower bound); inf if idle."""
+        self._one_token_queued = 0  # waiting or prefilling requests of one output token
         self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
         self._chunk_extra: dict[int, float] = {}  # batch -> time a full prefill chunk adds to the step
         self.outstanding = 0
@@ -222,6 +223,7 @@ class Replica:
         if self.idle:
             self.clock = max(self.clock, request.arrival)
         self._waiting.append(_Seq(request))
+        self._one_token_queued += request.output_tokens == 1
         self.outstanding += 1
         self._refresh_next_event()
         return True
@@ -282,6 +284,8 @@ class Replica:
 
     def _one_token_may_finish(self) -> bool:
         """A one-token request is prefilling or may be admitted at the next step (it ends with its prefill)."""
+        if not self._one_token_queued:
+            return False
         if any(s.request.output_tokens == 1 for s in self._prefilling):
             return True
         room = self.max_num_seqs - self.num_running
@@ -448,6 +452,7 @@ class Replica:
             detail["first"].append(seq.request)
         remaining = seq.request.output_tokens - 1
         if remaining == 0:
+            self._one_token_queued -= 1
             self._complete(seq, 0)
             return
         seq.context += 1
