@@ -1,4 +1,10 @@
-"""``inferencefleet demo`` (first version): validate the bundled examples and show each pool's size and cost."""
+"""``inferencefleet demo``: the main job on an embedded default, no cluster needed.
+
+1. validates the bundled example pools and quota (models and CRD schemas) and shows their size and cost;
+2. renders one example into the objects the operator would apply;
+3. replays the bundled Azure trace through the 8B free-tier pool under inferencefleet, HPA, KEDA,
+   Knative KPA, static peak and the oracle, and writes the report.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +16,29 @@ from typing import TYPE_CHECKING
 from ..errors import UserError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..api.v1alpha1 import FleetQuota, InferencePool
 
 EXAMPLES = "data/examples"
+DEMO_POOL = "llama3-8b-free"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="validate the example pools and quota and print their size and cost",
+        help="validate and render the examples, then simulate the 8B pool under every autoscaler",
         description=(
             "Validate the example InferencePools and FleetQuota shipped with the package (the same files as "
-            "policies/examples/) against the models and the CRD schemas, then print per pool the GPUs and "
-            "nodes per replica, the replica bounds and the hourly cost range at the quota's GPU prices. "
+            "policies/examples/) against the models and the CRD schemas and print each pool's size and cost; "
+            "render the 8B example into the objects the operator applies; replay the bundled Azure trace "
+            "(CC-BY 4.0) through that pool under inferencefleet and the HPA, KEDA, KPA, static and oracle "
+            "baselines, print the comparison and write report.html, plots and summary.json to --out. "
             "Exit 1 if an example is invalid."
         ),
     )
+    parser.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+                        help="directory for the rendered objects and the report (default: demo-out)")
     parser.add_argument(
         "--examples",
         type=Path,
@@ -94,4 +107,33 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(label, value)
         console.print(table)
     console.print(f"{len(files)} example files valid (models and CRD schemas).")
+    render_example(console, next(p for p in pools if p.metadata.name == DEMO_POOL), quota, args.out)
+    simulate_example(console, args.out)
     return 0
+
+
+def render_example(console: Console, pool: InferencePool, quota: FleetQuota, out: Path) -> None:
+    """Write the objects the operator would apply for ``pool`` and list them."""
+    from ..render.documents import to_yaml
+    from ..render.options import RenderOptions
+    from ..render.workloads import render_pool
+
+    price = quota.spec.price(pool.spec.topology.gpu.type)
+    objects = render_pool(pool, replicas=max(pool.spec.replicas.min, 1), options=RenderOptions(dollars_per_gpu_hour=price))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{pool.metadata.name}.rendered.yaml"
+    path.write_text(to_yaml(objects), encoding="utf-8")
+    names = ", ".join(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
+    console.print(f"rendered {pool.metadata.name}: {names} -> {path}")
+
+
+def simulate_example(console: Console, out: Path) -> None:
+    """Replay the bundled trace under every policy, print the comparison and where the report is."""
+    from ..sim.compare import POLICIES
+    from ..sim.demo import run_demo
+    from .simulate import policy_progress, print_summary
+
+    with policy_progress(console, POLICIES) as progress:
+        summary = run_demo(out, progress=progress)
+    print_summary(console, summary, f"{DEMO_POOL} on {summary['trace']}")
+    console.print(f"report: {summary['report']}")

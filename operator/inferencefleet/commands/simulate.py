@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 POLICY_CHOICES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle", "all")
 
@@ -43,13 +48,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from ..manifests import load_pools, load_quota
     from ..sim.compare import POLICIES, run_policies
     from ..sim.fleet import pool_key
-    from ..sim.report import TABLE_HEADER, slos_of, summarize, table_rows, write_report
+    from ..sim.report import slos_of, summarize, write_report
     from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
 
     if not args.tick > 0:
@@ -70,27 +73,46 @@ def run(args: argparse.Namespace) -> int:
     policies = POLICIES if args.policy == "all" else (args.policy,)
 
     console = Console()
-    with Progress(TextColumn("{task.description:>15}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=console) as bar:
-        tasks = {name: bar.add_task(name, total=trace.duration or 1.0) for name in policies}
-
-        def progress(name: str, done: float, total: float) -> None:
-            bar.update(tasks[name], completed=done, total=total or 1.0)
-
+    with policy_progress(console, policies) as progress:
         try:
             results = run_policies(pools, {k: trace for k in keys}, policies, quota=quota, tick=args.tick,
                                    progress=progress)
         except ValueError as error:
             raise UserError(str(error)) from None
-        for task in tasks.values():
-            bar.update(task, completed=bar.tasks[task].total)
     summary = summarize(results, trace=trace.name, slos=slos_of(pools))
     report = write_report(Path(args.out), results, summary)
-    table = Table(title=f"{trace.name}: {len(trace.requests)} requests, {trace.duration / 60:.1f} min")
+    print_summary(console, summary, f"{trace.name}: {len(trace.requests)} requests, {trace.duration / 60:.1f} min")
+    console.print(f"report: {report}")
+    return 0
+
+
+@contextmanager
+def policy_progress(console: Console, policies: Iterable[str]) -> Iterator[Callable[[str, float, float], None]]:
+    """A progress bar per policy; yields the callback the simulator reports simulated seconds to."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:>15}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console) as bar:
+        tasks = {name: bar.add_task(name, total=1.0) for name in policies}
+
+        def progress(name: str, done: float, total: float) -> None:
+            bar.update(tasks[name], completed=done, total=total or 1.0)
+
+        yield progress
+        for task in tasks.values():
+            bar.update(task, completed=bar.tasks[task].total)
+
+
+def print_summary(console: Console, summary: dict[str, Any], title: str) -> None:
+    """The policy comparison table (policies as rows)."""
+    from rich import box
+    from rich.table import Table
+
+    from ..sim.report import TABLE_HEADER, table_rows
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in TABLE_HEADER:
         table.add_column(column, justify="right", no_wrap=True)
     for row in table_rows(summary):
         table.add_row(*row)
     console.print(table)
-    console.print(f"report: {report}")
-    return 0
