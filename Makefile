@@ -28,7 +28,7 @@ test: $(STAMP) prometheus
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests benchmarks e2e
+	$(BIN)/ruff check operator tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
