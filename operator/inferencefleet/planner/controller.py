@@ -21,7 +21,7 @@ from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
-from .forecast import Holt
+from .forecast import Holt, arrival_rate
 from .quota import QuotaGrant, QuotaRequest, allocate
 from .slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
 from .types import (
@@ -40,6 +40,9 @@ STALE_AFTER_S = 90.0
 """A demand signal older than this is stale (three 30 s scrape intervals)."""
 DEMAND_SIGNALS = ("request_rate", "waiting", "running")
 COLD_START_ALPHA = 0.5
+QUEUED_PER_REPLICA = 1.0
+"""Latency corrections are learned only while at most this many requests wait per ready replica:
+queueing delay says nothing about the engine's speed."""
 CONTROLLED_MODES = ("Managed", "Shadow")
 
 
@@ -153,14 +156,16 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     if not missing:
         assert rate is not None and waiting is not None and running is not None
         active = rate > 1e-9 or waiting > 0 or running > 0
-        if ready > 0:
+        if ready > 0 and waiting <= QUEUED_PER_REPLICA * ready:
             itl = signals.itl_p99.value if signals.itl_p99.ok else None
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
             model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
-        holt = Holt(rate, 0.0)
-        if memory.demand_level is not None and memory.updated_at is not None:
-            holt = Holt(memory.demand_level, memory.demand_trend).update(rate, now - memory.updated_at)
-        demand = max(rate, holt.forecast(cold_start)) + waiting / cold_start
+        since = None if memory.updated_at is None else now - memory.updated_at
+        arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
+        holt = Holt(arrivals, 0.0)
+        if memory.demand_level is not None and since is not None:
+            holt = Holt(memory.demand_level, memory.demand_trend).update(arrivals, since)
+        demand = max(arrivals, holt.forecast(cold_start)) + waiting / cold_start
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
     batching = choose_max_num_seqs(
         spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now
@@ -196,6 +201,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         cold_start_s=measured_cold,
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
+        waiting=waiting if not missing else memory.waiting,
     )
     return _Plan(pool, key, observation, new_memory, cold_start, demand, capacity, replica_rate, batching,
                  scale, wanted, missing, profile_note, signals)

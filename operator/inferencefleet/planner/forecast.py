@@ -1,4 +1,7 @@
-"""Demand forecast: Holt's linear trend on the arrival rate, for irregular tick intervals.
+"""Demand: the arrival rate behind the signals, and Holt's linear trend on it for irregular tick intervals.
+
+The request rate the engines export counts completions, so during a backlog it shows capacity,
+not demand: arrivals = completions + growth of the waiting queue (``arrival_rate``).
 
 level <- a x observed + (1 - a) x (level + trend x dt),  a = 1 - exp(-dt / LEVEL_TAU_S)
 trend <- b x (new level - old level) / dt + (1 - b) x trend,  b = 1 - exp(-dt / TREND_TAU_S)
@@ -19,6 +22,13 @@ TREND_TAU_S = 120.0
 """Time constant of the trend: slower, so one noisy window does not make a slope."""
 TREND_REACH_S = 60.0
 """How far ahead a slope is extrapolated at most."""
+
+
+def arrival_rate(completions: float, waiting: float, last_waiting: float | None, dt: float) -> float:
+    """Requests arriving per second: completions plus the queue's growth since the last tick (never less)."""
+    if last_waiting is None or dt <= 0:
+        return completions
+    return completions + max(0.0, waiting - last_waiting) / dt
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """What one replica can serve within the pool's p99 SLOs, from its capacity profile.
 
 * p99 inter-token latency at batch B: the step that decodes B sequences (each holding the mean
-  context: prompt + half the output) and also carries a prompt's chunked-prefill chunk. Under any
-  real load more than 1% of steps carry one, so the p99 step is such a step. Corrected online.
+  context: prompt + half the output) and also fills the rest of the chunked-prefill token budget
+  (maxNumBatchedTokens) with prompt chunks. Under any real load more than 1% of steps are filled
+  so (prompts of several requests share a step), so the p99 step is such a step. Corrected online.
 * Concurrency: the largest B whose p99 ITL meets the SLO x margin.
 * Arrival rate (queueing-aware): prefill is an M/M/1 server whose p99 response time is
   ln(100) / (mu' - lambda), where mu' is the prefill service rate left over after decode work.
@@ -77,8 +78,8 @@ class ReplicaModel:
         return self.profile.step_time(batch, cached) * self.correction.step
 
     def itl_p99(self, batch: int) -> float:
-        """Predicted p99 inter-token latency at ``batch``: a decode step that carries a prompt chunk."""
-        chunk = max(0, min(self.max_num_batched_tokens - batch, round(self.workload.prompt_tokens)))
+        """Predicted p99 inter-token latency at ``batch``: a decode step filled to the token budget with prefill."""
+        chunk = max(0, self.max_num_batched_tokens - batch)
         cached = round(batch * self.workload.context_tokens)
         decode = self.profile.step_time(batch, cached)
         extra = self.profile.step_time(batch, cached, chunk) - decode
@@ -145,10 +146,9 @@ def itl_batch(model: ReplicaModel, itl_slo: float, upper: int) -> tuple[int, str
     batch = model.max_batch(target, upper)
     if batch > 0:
         return batch, None
-    chunk = min(model.max_num_batched_tokens, round(model.workload.prompt_tokens))
     problem = (
-        f"ITL p99 {itl_slo * 1e3:.0f}ms is unattainable: a {chunk}-token prefill chunk makes a step "
-        f"{model.itl_p99(1) * 1e3:.0f}ms even at batch 1; lower batching.maxNumBatchedTokens"
+        f"ITL p99 floor {model.itl_p99(1) * 1e3:.0f}ms from {model.max_num_batched_tokens}-token prefill chunks "
+        f"exceeds the SLO {itl_slo * 1e3:.0f}ms; lower batching.maxNumBatchedTokens"
     )
     return max(1, model.max_batch(target, upper, with_prefill=False)), problem
 

@@ -63,6 +63,8 @@ class PoolMemory:
     """Start times of replicas that were starting at the last tick (to measure cold start)."""
     ready_replicas: int | None = None
     """Ready replicas at the last tick."""
+    waiting: float | None = None
+    """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
     max_num_seqs: int | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None

@@ -16,6 +16,9 @@ from inferencefleet.signals.model import SignalsSnapshot
 from .conftest import World, pool, quota, signals
 
 KEY = ("ns", "p")
+SMALL_CHUNKS = {"mode": "Adaptive", "maxNumBatchedTokens": 512}
+"""Adaptive with a chunked-prefill budget whose full chunk leaves room in a 20 ms ITL SLO on the 8B
+(a step filled with vLLM's default 8192 prefill tokens takes 234 ms)."""
 
 
 def replicas_over(world: World, rates: list[float], dt: float = 15.0, **extra) -> list[int]:
@@ -178,8 +181,8 @@ def test_min_zero_without_scale_to_zero_keeps_one(make_world):
 
 
 def test_adaptive_batching_tight_slo_gets_smaller_batches(make_world):
-    loose = pool("loose", batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "100ms"}})
-    tight = pool("tight", batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "40ms"}})
+    loose = pool("loose", batching=SMALL_CHUNKS, autoscaling={"slo": {"itlP99": "100ms"}})
+    tight = pool("tight", batching=SMALL_CHUNKS, autoscaling={"slo": {"itlP99": "20ms"}})
     result = make_world([loose, tight]).step({"loose": 20.0, "tight": 20.0})
     small, big = result.decision(("ns", "tight")), result.decision(("ns", "loose"))
     assert 8 <= small.recommended_max_num_seqs < big.recommended_max_num_seqs == 256
@@ -187,12 +190,12 @@ def test_adaptive_batching_tight_slo_gets_smaller_batches(make_world):
 
 
 def test_adaptive_batching_rollout_needs_a_meaningful_step_and_respects_cooldown(make_world):
-    p = pool(batching={"mode": "Adaptive"}, autoscaling={"slo": {"itlP99": "40ms"}})
+    p = pool(batching=SMALL_CHUNKS, autoscaling={"slo": {"itlP99": "20ms"}})
     world = make_world([p])
     world.max_num_seqs[KEY] = 256
     first = world.step({"p": 30.0}).decision(KEY)
     assert first.rollout_max_num_seqs and first.max_num_seqs < 256
-    assert any(r.action == "SetMaxNumSeqs" and "breaks the 40ms SLO" in r.reason for r in first.records)
+    assert any(r.action == "SetMaxNumSeqs" and "breaks the 20ms SLO" in r.reason for r in first.records)
     world.max_num_seqs[KEY] = first.max_num_seqs + 2  # within 25%: no new rollout
     second = world.step({"p": 30.0}).decision(KEY)
     assert not second.rollout_max_num_seqs and second.max_num_seqs == first.max_num_seqs + 2
@@ -208,7 +211,7 @@ def test_fixed_batching_runs_the_maximum(make_world):
 
 
 def test_online_correction_follows_a_slower_engine(make_world):
-    world = make_world([pool()])
+    world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
     baseline = world.step({"p": 40.0}).decision(KEY).replica_rate
     for _ in range(30):
         world.step({"p": 40.0}, running=40.0 * 4, itl=0.08, ttft=0.5)
