@@ -16,7 +16,7 @@ from inferencefleet.api.v1alpha1 import InferencePoolSpec
 from inferencefleet.planner.capacity import profile_for
 from inferencefleet.sim.replica import Replica, Request
 
-CALIBRATION = Path(__file__).resolve().parents[3].parent / "shared" / "calibration" / "h100-measured"
+CALIBRATION = Path(__file__).resolve().parents[2] / "data" / "calibration" / "h100-measured"
 SPECS = {
     "llama3-8b-shape-fused": {"model": {"name": "meta-llama/Llama-3.1-8B-Instruct", "parametersBillions": 8},
                               "tier": "free"},
@@ -31,7 +31,7 @@ SPECS = {
 def rows(relative: str) -> list[dict[str, str]]:
     path = CALIBRATION / relative
     if not path.is_file():
-        pytest.fail(f"calibration data missing: {path} (the shared/ folder next to the repository must be present)")
+        pytest.fail(f"calibration data missing: {path} (copied from shared/calibration; see tests/data/calibration/SOURCE.md)")
     with path.open() as handle:
         return list(csv.DictReader(handle))
 
