@@ -213,8 +213,9 @@ class BehaviorSpec(ApiModel):
     """Demand must stay low this long before replicas are removed."""
     scaleUpLimit: int = Field(default=0, ge=0, le=10000)
     """Most replicas added per decision; 0 means no limit."""
-    scaleDownLimit: int = Field(default=1, ge=0, le=10000)
-    """Most replicas removed per decision; 0 means no limit."""
+    scaleDownLimit: int = Field(default=0, ge=0, le=10000)
+    """Most replicas removed per decision; 0 (default) means no limit: once the scale-down delay has
+    passed, go to the highest count the delay window needed."""
     tolerance: float = Field(default=0.1, ge=0, le=1)
     """Dead band: no change while the ideal count is within this fraction of the current one."""
     targetUtilization: float = Field(default=0.85, gt=0, le=1)

@@ -53,12 +53,22 @@ def test_spike_then_drop_waits_for_scale_down_delay(make_pool, make_world):
     assert quiet[-1] < peak
 
 
-def test_slow_decay_steps_down_one_replica_at_a_time(make_pool, make_world):
-    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
+def test_slow_decay_with_a_scale_down_limit_steps_down_one_replica_at_a_time(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s", "scaleDownLimit": 1}})])
     counts = replicas_over(world, [120.0 - 2.0 * i for i in range(60)], dt=30.0)
     drops = [a - b for a, b in itertools.pairwise(counts) if b < a]
-    assert drops and all(d == 1 for d in drops)  # behavior.scaleDownLimit default 1
+    assert drops and all(d == 1 for d in drops)
     assert counts[-1] < max(counts)
+
+
+def test_after_the_delay_scale_down_goes_to_the_peak_the_window_needed(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
+    high = replicas_over(world, [200.0] * 4)[-1]
+    low = replicas_over(world, [20.0] * 40)
+    needed_at_20 = replicas_over(make_world([make_pool()]), [20.0] * 4)[-1]
+    drops = [a - b for a, b in itertools.pairwise([high, *low]) if b < a]
+    assert drops[0] > 1  # no default limit of one replica per decision
+    assert low[-1] == needed_at_20 < high
 
 
 def test_dead_band_ignores_small_changes(make_pool, make_world):
