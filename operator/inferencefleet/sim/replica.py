@@ -134,12 +134,14 @@ class StepOutcome:
 class _Seq:
     """A request inside the replica."""
 
-    __slots__ = ("context", "finish_tick", "first_token", "prefill_left", "request", "scheduled", "slow0",
+    __slots__ = ("context", "finish_tick", "first_token", "kv", "prefill_left", "request", "scheduled", "slow0",
                  "start_tick")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.prefill_left = request.prompt_tokens
+        self.kv = request.prompt_tokens + request.output_tokens
+        """KV tokens reserved at admission (prompt + output)."""
         self.context = 0
         self.scheduled = math.nan
         self.first_token = math.nan
@@ -188,7 +190,8 @@ class Replica:
         self.next_event = math.inf
         """Earliest time a request can finish if nothing arrives (a lower bound); inf if idle."""
         self._one_token_queued = 0  # waiting or prefilling requests of one output token
-        self._decode_fit: dict[int, tuple[float, float]] = {}  # batch -> (step at 0 cached, per cached token)
+        self._decode_fit: dict[int, tuple[float, float, float]] = {}
+        """batch -> (decode step at 0 cached tokens, added per cached token, added per step)."""
         self._chunk_extra: dict[int, float] = {}  # batch -> time a full prefill chunk adds to the step
         self.outstanding = 0
         """Requests submitted and not finished (running + waiting)."""
@@ -216,13 +219,12 @@ class Replica:
         """Queue a request arriving now (steps before its arrival run first); False if it can never fit."""
         self._run(request.arrival)
         self.stats.requests_received += 1
-        if request.prompt_tokens + request.output_tokens > self.kv_capacity:
+        seq = _Seq(request)
+        if seq.kv > self.kv_capacity:
             self.stats.requests_rejected += 1
             self._refresh_next_event()
             return False
-        if self.idle:
-            self.clock = max(self.clock, request.arrival)
-        self._waiting.append(_Seq(request))
+        self._waiting.append(seq)
         self._one_token_queued += request.output_tokens == 1
         self.outstanding += 1
         self._refresh_next_event()
@@ -234,20 +236,16 @@ class Replica:
         self._refresh_next_event()
 
     def _run(self, until: float) -> None:
-        while True:
-            if self._prefilling or (self._waiting and self._can_admit()):
-                if self.clock >= until:
-                    return
-                if not self._chunk_run(until):
+        """Steps starting before ``until``; on return ``clock >= until``."""
+        while self.clock < until:
+            if self._prefilling or self._can_admit():
+                if not (len(self._prefilling) == 1 and self._chunk_run(until)):
                     self._mixed_step(None)
             elif self._decoding:
-                if self.clock >= until:
-                    return
                 first, slope = self._decode_times()
                 self._decode_run(self._decode_steps_before(until, first, slope), first, slope, None)
             else:
-                self.clock = max(self.clock, until)
-                return
+                self.clock = until
 
     def step(self) -> StepOutcome | None:
         """Run exactly one engine step now; None when there is nothing to do."""
@@ -275,17 +273,16 @@ class Replica:
         sequences only make steps longer, so pure decode steps at the current batch bound the next
         finish from below; a one-token request about to be prefilled finishes with its prefill: now.
         """
-        schedulable = bool(self._prefilling) or (bool(self._waiting) and self._can_admit())
-        if self._decoding and not (schedulable and self._one_token_may_finish()):
+        schedulable = bool(self._prefilling) or self._can_admit()
+        if self._decoding and not (schedulable and self._one_token_queued and self._one_token_may_finish()):
             first, slope = self._decode_times()
-            self.next_event = self.clock + _run_length(first, slope, self._finish_heap[0][0] - self._tick)
+            steps = self._finish_heap[0][0] - self._tick
+            self.next_event = self.clock + (steps * first + slope * steps * (steps - 1) / 2)
         else:
             self.next_event = self.clock if schedulable else math.inf
 
     def _one_token_may_finish(self) -> bool:
         """A one-token request is prefilling or may be admitted at the next step (it ends with its prefill)."""
-        if not self._one_token_queued:
-            return False
         if any(s.request.output_tokens == 1 for s in self._prefilling):
             return True
         room = self.max_num_seqs - self.num_running
@@ -311,16 +308,15 @@ class Replica:
         fit = self._decode_fit.get(batch)
         if fit is None:
             at_zero = self.profile.step_time(batch, 0, 0)
-            fit = (at_zero, (self.profile.step_time(batch, batch * 1024, 0) - at_zero) / (batch * 1024))
-            self._decode_fit[batch] = fit
-        per_token = fit[1]
-        return fit[0] + per_token * self._cached, max(0.0, per_token * batch)
+            per_token = (self.profile.step_time(batch, batch * 1024, 0) - at_zero) / (batch * 1024)
+            fit = self._decode_fit[batch] = (at_zero, per_token, max(0.0, per_token * batch))
+        return fit[0] + fit[1] * self._cached, fit[2]
 
     def _decode_steps_before(self, until: float, first: float, slope: float, limit: int | None = None) -> int:
         """Steps to run now: those starting before ``until`` (> clock), up to the next finish and ``limit``."""
-        to_finish = self._finish_heap[0][0] - self._tick if self._finish_heap else math.inf
-        if limit is not None:
-            to_finish = min(to_finish, limit)
+        to_finish: float = self._finish_heap[0][0] - self._tick if self._finish_heap else math.inf
+        if limit is not None and limit < to_finish:
+            to_finish = limit
         gap = until - self.clock
         if gap == math.inf:
             return int(to_finish)
@@ -340,7 +336,7 @@ class Replica:
     def _decode_run(self, steps: int, first: float, slope: float, detail: dict[str, list[Request]] | None) -> None:
         """Run ``steps`` decode steps of the current batch (no prefill, no admission in between)."""
         batch = len(self._decoding)
-        duration = _run_length(first, slope, steps)
+        duration = steps * first + slope * steps * (steps - 1) / 2
         if detail is not None:
             detail["decoded"].extend(s.request for s in self._decoding.values())
         self.stats.itl.observe_linear(first, slope, steps, batch)
@@ -386,19 +382,20 @@ class Replica:
         """One step with prefill chunks (and admissions) plus one decode token per decoding sequence."""
         batch = len(self._decoding)
         budget = self.max_num_batched_tokens - batch
+        prefilling = self._prefilling
         chunks: list[tuple[_Seq, int]] = []
-        for seq in self._prefilling:
+        for seq in prefilling:
             if budget <= 0:
                 break
-            take = min(seq.prefill_left, budget)
+            take = seq.prefill_left if seq.prefill_left < budget else budget
             chunks.append((seq, take))
             budget -= take
         while budget > 0 and self._can_admit():
             seq = self._waiting.popleft()
             seq.scheduled = self.clock
-            self._reserved += seq.request.prompt_tokens + seq.request.output_tokens
-            self._prefilling.append(seq)
-            take = min(seq.prefill_left, budget)
+            self._reserved += seq.kv
+            prefilling.append(seq)
+            take = seq.prefill_left if seq.prefill_left < budget else budget
             chunks.append((seq, take))
             budget -= take
         prefill = self.max_num_batched_tokens - batch - budget
@@ -409,24 +406,23 @@ class Replica:
             self.stats.itl.observe(duration, batch)
             self._slow += duration > self.itl_slo
         self.stats.prompt_tokens += prefill
+        self._prefill_cached += prefill
         end = self.clock + duration
         for seq, take in chunks:
             seq.prefill_left -= take
             seq.context += take
-            self._prefill_cached += take
         self._finish_decode(batch, 1, duration)
         for seq, _ in chunks:
             if seq.prefill_left == 0:
-                self._prefilling.remove(seq)
+                prefilling.remove(seq)
                 self._prefill_cached -= seq.context
                 self._first_token(seq, end, detail)
 
     def _can_admit(self) -> bool:
-        """The batch has room and the KV cache can reserve the head request's prompt and output."""
-        if not self._waiting or self.num_running >= self.max_num_seqs:
-            return False
-        head = self._waiting[0].request
-        return self._reserved + head.prompt_tokens + head.output_tokens <= self.kv_capacity
+        """A request waits, the batch has room and the KV cache can reserve the head's prompt and output."""
+        waiting = self._waiting
+        return (bool(waiting) and len(self._decoding) + len(self._prefilling) < self.max_num_seqs
+                and self._reserved + waiting[0].kv <= self.kv_capacity)
 
     def _finish_decode(self, batch: int, steps: int, duration: float) -> None:
         """Account ``steps`` steps of ``batch`` decode tokens ending ``duration`` from now; retire finishers."""
@@ -439,7 +435,7 @@ class Replica:
         self._cached += batch * steps
         heap = self._finish_heap
         while heap and heap[0][0] <= tick:
-            _, seq = heapq.heappop(heap)
+            seq = heapq.heappop(heap)[1]
             del self._decoding[id(seq)]
             self._cached -= seq.context + (tick - seq.start_tick)
             self._complete(seq, self._slow - seq.slow0)
@@ -466,7 +462,7 @@ class Replica:
     def _complete(self, seq: _Seq, slow_gaps: int) -> None:
         request = seq.request
         self.outstanding -= 1
-        self._reserved -= request.prompt_tokens + request.output_tokens
+        self._reserved -= seq.kv
         self.stats.requests_finished += 1
         self.stats.e2e.observe(self.clock - request.arrival)
         self.finished.append(Completion(request, seq.scheduled, seq.first_token, self.clock, slow_gaps))
