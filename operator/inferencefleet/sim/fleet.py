@@ -38,7 +38,6 @@ from .replica import Completion, Replica, Request
 from .traces import Trace
 
 RECORD_INTERVAL = 10.0
-_OUTSTANDING = operator.attrgetter("outstanding")
 """Seconds between time-series rows of the report."""
 
 
@@ -185,7 +184,8 @@ class _Pool:
         self.live: list[_SimReplica] = []
         self.ready: list[_SimReplica] = []
         self._serving: list[Replica] = []  # the ready replicas, for the router
-        self._serving_ids: set[int] = set()
+        self._outstanding: list[int] = []  # their outstanding requests, as of their last update
+        self._slot: dict[int, int] = {}  # id(replica) -> index in _serving
         self._events: list[tuple[float, int, Replica]] = []  # (next event, order, replica), lazily deleted
         self._order = itertools.count()
         self.pending: deque[Request] = deque()
@@ -207,8 +207,14 @@ class _Pool:
 
     def _serve(self, sim: _SimReplica) -> None:
         self.ready.append(sim)
+        self._slot[id(sim.replica)] = len(self._serving)
         self._serving.append(sim.replica)
-        self._serving_ids.add(id(sim.replica))
+        self._outstanding.append(sim.replica.outstanding)
+
+    def _reindex(self) -> None:
+        """Rebuild the router's view after replicas left the serving set or were advanced outside it."""
+        self._slot = {id(r): i for i, r in enumerate(self._serving)}
+        self._outstanding = [r.outstanding for r in self._serving]
 
     def _watch(self, replica: Replica) -> None:
         """Remember when the router must next bring ``replica`` up to date."""
@@ -235,7 +241,7 @@ class _Pool:
             sim = min(self.ready, key=lambda s: s.replica.outstanding)
             self.ready.remove(sim)
             self._serving.remove(sim.replica)
-            self._serving_ids.discard(id(sim.replica))
+            self._reindex()
             sim.draining_since = now
             self._retire_if_drained(sim, now)
         return added
@@ -258,14 +264,18 @@ class _Pool:
             self.pending.append(request)
             return
         at = request.arrival
-        events = self._events
+        events, slot, outstanding = self._events, self._slot, self._outstanding
         while events and events[0][0] <= at:
             when, _, replica = heapq.heappop(events)
-            if when == replica.next_event and id(replica) in self._serving_ids:
+            index = slot.get(id(replica))
+            if when == replica.next_event and index is not None:
                 replica.advance(at)
+                outstanding[index] = replica.outstanding
                 self._watch(replica)
-        best = min(self._serving, key=_OUTSTANDING)
+        index = outstanding.index(min(outstanding))  # the first of the least loaded, in serving order
+        best = self._serving[index]
         accepted = best.submit(request)
+        outstanding[index] = best.outstanding
         self._watch(best)
         if not accepted:
             self.result.rejected += 1
@@ -297,6 +307,7 @@ class _Pool:
                 sim.replica.advance(now)
                 self._watch(sim.replica)
                 self._collect(sim.replica)
+        self._reindex()
 
     def scrape(self, now: float) -> PoolScrape:
         replicas = [s.replica for s in self.live if s.ready_at <= now]
@@ -350,10 +361,8 @@ def simulate(
         count = (initial_replicas or {}).get(key, runtime.pool.spec.replicas.min)
         for _ in range(count):
             runtime.add(0.0, ready_now=True)
-    arrivals = sorted(
-        ((r.arrival, key, r) for key, trace in traces.items() for r in trace.requests),
-        key=lambda item: item[0],
-    )
+    arrivals = [(r.arrival, key, r) for key, trace in traces.items() for r in trace.requests]
+    arrivals.sort(key=operator.itemgetter(0))
     end = horizon if horizon is not None else (arrivals[-1][0] if arrivals else 0.0)
     view = PromView(window=window)
     policy.start(pools, quota)
@@ -363,13 +372,14 @@ def simulate(
     becoming_ready: list[tuple[float, int, PoolKey, _SimReplica]] = []
     order = itertools.count()
 
-    def timers_until(limit: float) -> None:
+    def timers_until(limit: float) -> float:
+        """Run every timer due at or before ``limit``; returns when the next one is due."""
         nonlocal next_scrape, next_tick, next_record
         while True:
             ready_at = becoming_ready[0][0] if becoming_ready else math.inf
             now = min(next_scrape, next_tick, next_record, ready_at)
             if now > limit:
-                return
+                return now
             if now == ready_at:
                 _, _, key, sim = heapq.heappop(becoming_ready)
                 runtimes[key].make_ready(sim)
@@ -395,10 +405,12 @@ def simulate(
                     progress(now, end)
                 next_record += RECORD_INTERVAL
 
+    due = 0.0
     for arrival, key, request in arrivals:
         if arrival > end:
             break
-        timers_until(arrival)
+        if arrival >= due:
+            due = timers_until(arrival)
         runtime = runtimes[key]
         runtime.arrivals_since_record += 1
         runtime.route(request)
