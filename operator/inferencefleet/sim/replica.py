@@ -288,6 +288,32 @@ class Replica:
         room = self.max_num_seqs - self.num_running
         return room > 0 and any(s.request.output_tokens == 1 for s in islice(self._waiting, room))
 
+    def abort(self, request_id: int | str) -> bool:
+        """Drop a waiting or running request now (a client disconnect), freeing its batch slot and KV reservation.
+
+        False when no such request is in the replica (unknown or already finished). It never completes.
+        """
+        seq = next((s for s in self._waiting if s.request.id == request_id), None)
+        if seq is not None:
+            self._waiting.remove(seq)
+        elif (seq := next((s for s in self._prefilling if s.request.id == request_id), None)) is not None:
+            self._prefilling.remove(seq)
+            self._prefill_cached -= seq.context
+            self._reserved -= seq.kv
+        elif (seq := next((s for s in self._decoding.values() if s.request.id == request_id), None)) is not None:
+            del self._decoding[id(seq)]
+            self._finish_heap.remove((seq.finish_tick, seq))
+            heapq.heapify(self._finish_heap)
+            self._cached -= seq.context + (self._tick - seq.start_tick)
+            self._reserved -= seq.kv
+        else:
+            return False
+        if seq.request.output_tokens == 1:  # only queued or prefilling one-token requests are counted
+            self._one_token_queued -= 1
+        self.outstanding -= 1
+        self._refresh_next_event()
+        return True
+
     def take_finished(self) -> list[Completion]:
         """Completions since the last call."""
         out, self.finished = self.finished, []

@@ -133,3 +133,39 @@ def test_littles_law_on_steady_poisson_load(profile: Any) -> None:
     measured_rate = len(requests) / horizon
     assert measured_rate == pytest.approx(rate, rel=0.05)
     assert mean_in_system == pytest.approx(measured_rate * mean_e2e, rel=0.05)
+
+
+def test_abort_frees_the_batch_slot_and_kv_reservation(make_profile: Any) -> None:
+    # KV room for two requests of 600 + 400 tokens, batch of two: the third waits
+    replica = Replica(make_profile(kv_cache_tokens=2000), max_num_seqs=2, max_num_batched_tokens=8192)
+    for i in range(4):
+        replica.submit(Request(i, 0.0, 600, 400))
+    replica.step()  # prefills 0 and 1
+    replica.step()  # both decode
+    assert replica.num_running == 2 and replica.num_waiting == 2
+    usage = replica.kv_usage
+    assert replica.abort(0)  # decoding
+    assert replica.num_running == 1 and replica.kv_usage < usage and replica.outstanding == 3
+    outcome = replica.step()  # the freed slot and reservation admit request 2 at once
+    assert outcome is not None and [r.id for r in outcome.first_tokens] == [2]
+    assert replica.abort(3)  # waiting
+    assert not replica.abort(3) and not replica.abort("unknown")
+    replica.advance(math.inf)
+    assert sorted(c.request.id for c in replica.take_finished()) == [1, 2]
+    assert replica.idle and replica.outstanding == 0 and replica.kv_usage == 0
+    # nothing stays reserved: a request needing the whole cache is admitted at once
+    assert replica.submit(Request(9, replica.clock, 1000, 1000))
+    assert replica.step() is not None and replica.num_running == 1
+
+
+def test_abort_during_prefill_releases_its_chunk_tokens(profile: Any) -> None:
+    replica = Replica(profile, max_num_seqs=4, max_num_batched_tokens=500)
+    replica.submit(Request("long", 0.0, 2000, 5))
+    replica.submit(Request("short", 0.0, 10, 1))
+    replica.step()
+    assert replica.kv_usage > 0 and replica.num_running == 1
+    assert replica.abort("long")
+    assert replica.kv_usage == 0
+    replica.advance(math.inf)
+    assert [c.request.id for c in replica.take_finished()] == ["short"]
+    assert replica.idle and replica.stats.requests_finished == 1
