@@ -72,21 +72,54 @@ def read_documents(path: str) -> list[Document]:
     return [Document(source, i, body) for i, body in enumerate(bodies) if body is not None]
 
 
+_PLAIN: dict[str, str] = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field (not part of the inferencefleet.io/v1alpha1 schema; check the spelling)",
+    "int_type": "must be an integer, got {input!r}",
+    "int_parsing": "must be an integer, got {input!r}",
+    "int_from_float": "must be an integer, got {input!r}",
+    "float_type": "must be a number, got {input!r}",
+    "bool_type": "must be true or false, got {input!r}",
+    "string_type": "must be a string, got {input!r}",
+    "dict_type": "must be a mapping, got {input!r}",
+    "model_type": "must be a mapping, got {input!r}",
+    "list_type": "must be a list, got {input!r}",
+    "greater_than": "must be greater than {gt}, got {input!r}",
+    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "less_than_equal": "must be at most {le}, got {input!r}",
+    "string_too_short": "must have at least {min_length} character(s), got {input!r}",
+    "string_too_long": "must have at most {max_length} characters",
+    "string_pattern_mismatch": "must match the pattern {pattern}, got {input!r}",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+}
+"""Plain messages for pydantic's error types (field path first, then what is allowed and what was given)."""
+
+
+def _message(item: Any) -> str:
+    """One pydantic error item as a sentence a user can act on."""
+    kind, ctx = item["type"], item.get("ctx", {})
+    if kind == "literal_error" and ctx.get("expected"):
+        message = f"must be one of {ctx['expected']}, got {item['input']!r}"
+        if isinstance(item["input"], bool):
+            message += " (quote it: YAML reads bare Off/On/Yes/No as booleans)"
+        return message
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind in _PLAIN:
+        return _PLAIN[kind].format(input=item.get("input"), **ctx)
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
 def pydantic_problems(document: Document, error: ValidationError) -> list[Problem]:
     """Problems from a pydantic error, with the field path taken from the message where a validator put it."""
     problems = []
     for item in error.errors(include_url=False):
-        path, message = field_path(item["loc"]), item["msg"]
+        path, message = field_path(item["loc"]), _message(item)
         prefixed = _FIELD_PREFIX.match(message)
         if prefixed and item["type"] == "value_error":
             path = f"{path}.{prefixed.group(1)}" if path else prefixed.group(1)
             message = prefixed.group(2)
-        elif message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        if item["type"] == "literal_error" and item.get("ctx", {}).get("expected"):
-            message = f"must be one of {item['ctx']['expected']}, got {item['input']!r}"
-            if isinstance(item["input"], bool):
-                message += " (quote it: YAML reads bare Off/On/Yes/No as booleans)"
         problems.append(Problem(document, path, message))
     return problems
 

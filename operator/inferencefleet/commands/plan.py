@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-f", "--filename", action="append", required=True, metavar="POOLS.yaml",
+    parser.add_argument("-f", "--filename", action="extend", nargs="+", required=True, metavar="POOLS.yaml",
                         help="InferencePool YAML (repeatable; '-' reads stdin)")
     parser.add_argument("--quota", metavar="QUOTA.yaml", help="FleetQuota YAML (no quota: nothing is capped)")
     parser.add_argument("--signals", required=True, metavar="SIGNALS.json", help="signals snapshot JSON")

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Render InferencePools into the exact Deployment / LeaderWorkerSet, Service, "
         "PodDisruptionBudget, PodMonitor (and TensorRT-LLM ConfigMap) the operator applies.",
     )
-    parser.add_argument("-f", "--file", dest="files", action="append", required=True, metavar="POOL.yaml",
+    parser.add_argument("-f", "--filename", dest="files", action="extend", nargs="+", required=True, metavar="POOL.yaml",
                         help="file with one or more InferencePools ('-' reads standard input); repeatable")
     parser.add_argument("--quota", metavar="QUOTA.yaml",
                         help="FleetQuota: check the tier exists and the GPU type is priced; annotate cost")

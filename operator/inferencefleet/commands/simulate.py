@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "or by HPA, KEDA, Knative KPA, static peak provisioning or the clairvoyant oracle. Writes "
         "summary.json, PNG plots and report.html to --out and prints the summary table.",
     )
-    parser.add_argument("-f", "--filename", action="append", required=True, metavar="POOL.yaml",
+    parser.add_argument("-f", "--filename", action="extend", nargs="+", required=True, metavar="POOL.yaml",
                         help="InferencePool YAML (repeatable; every pool replays the whole trace)")
     parser.add_argument("--quota", metavar="QUOTA.yaml", help="FleetQuota YAML (prices, tiers; none: no caps, $0)")
     parser.add_argument("--trace", metavar="FILE",
