@@ -10,6 +10,7 @@ the oracle's load test and sets the KEDA threshold and the KPA concurrency targe
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.types import PoolKey
@@ -60,7 +61,7 @@ def run_policies(
     results: dict[str, SimResult] = {}
     if "oracle" in policies:
         outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"))
-        results["oracle"] = outcome.result
+        results["oracle"] = replace(outcome.result, replays=outcome.rounds)
         peak = outcome.peak
     factories: dict[str, Callable[[], Policy]] = {
         "inferencefleet": lambda: InferenceFleetPolicy(tick),

@@ -143,6 +143,9 @@ class SimResult:
     series: list[dict[str, float | str]] = field(default_factory=list)
     """Rows every RECORD_INTERVAL s: t, pool, arrivals_per_s, ready, replicas, gpus, tier, dollars_per_hour, dollars, ttft_p99, itl_p99."""
     wall_seconds: float = 0.0
+    """Wall time of the replay that gave this result."""
+    replays: int = 1
+    """Replays of the trace this result took (the oracle's rounds), each as long as the last."""
 
     @property
     def requests(self) -> int:
