@@ -6,6 +6,9 @@
 * Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
   current count for behavior.scaleDownDelay, to the highest ideal seen meanwhile, at most
   behavior.scaleDownLimit per tick; no change inside the behavior.tolerance dead band.
+* Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (peak over
+  mean demand) above 1, so capacity a burst needed is still there when the next one lands.
+* Never down while requests wait: replicas that exist are the only ones that can drain them.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
 * Fail static: without demand signals the count never goes down.
@@ -17,6 +20,9 @@ import math
 from dataclasses import dataclass
 
 from ..api.v1alpha1 import InferencePoolSpec
+
+BURST_HOLD_MAX = 10.0
+"""Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class ScaleInput:
     """Requests waiting now."""
     replica_rate: float
     """Planned req/s per replica (SLO rate x target utilization)."""
+    cold_start: float
+    """Seconds a new replica takes to become ready."""
+    burstiness: float
+    """Peak over mean of the recent demand (1: steady)."""
     idle_for: float | None
     """Seconds without any request (None: not idle)."""
     low_since: float | None
@@ -56,6 +66,11 @@ def ideal_replicas(demand: float, replica_rate: float) -> int:
     if demand <= 0:
         return 0
     return math.ceil(demand / replica_rate - 1e-9)
+
+
+def scale_down_delay(delay: float, burstiness: float, cold_start: float) -> float:
+    """The configured delay, plus one cold start per unit of burstiness above 1 (at most BURST_HOLD_MAX)."""
+    return delay + min(burstiness - 1.0, BURST_HOLD_MAX) * cold_start
 
 
 def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
@@ -93,12 +108,16 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
         if behavior.scaleUpLimit:
             target = min(target, current + behavior.scaleUpLimit)
         return ScaleOutcome(target, "ScaleUp", "", None, None)
+    if given.backlog > 0:
+        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting: never scaling down "
+                                             "while a backlog remains", None, None)
     low_since = given.low_since if given.low_since is not None else given.now
     peak = max(target, given.low_peak or 0)
     waited = given.now - low_since
-    if waited < behavior.scaleDownDelay:
-        return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the "
-                                             f"{behavior.scaleDownDelay:.0f}s scale-down delay", low_since, peak)
+    delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start)
+    if waited < delay:
+        return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the {delay:.0f}s scale-down "
+                                             f"delay (burstiness {given.burstiness:.1f})", low_since, peak)
     wanted = peak
     if behavior.scaleDownLimit:
         wanted = max(wanted, current - behavior.scaleDownLimit)

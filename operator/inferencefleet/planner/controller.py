@@ -21,7 +21,7 @@ from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
-from .forecast import Holt, arrival_rate
+from .forecast import Envelope, Holt, arrival_rate
 from .quota import QuotaGrant, QuotaRequest, allocate
 from .slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
 from .types import (
@@ -152,6 +152,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     ready = max(observation.ready_replicas, 0)
     demand: float | None = None
     holt: Holt | None = None
+    envelope: Envelope | None = None
     active = False
     if not missing:
         assert rate is not None and waiting is not None and running is not None
@@ -166,6 +167,9 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         if memory.demand_level is not None and since is not None:
             holt = Holt(memory.demand_level, memory.demand_trend).update(arrivals, since)
         demand = max(arrivals, holt.forecast(cold_start)) + waiting / cold_start
+        envelope = Envelope(demand, demand)
+        if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
+            envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
     batching = choose_max_num_seqs(
         spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now
@@ -180,6 +184,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         demand=demand,
         backlog=waiting or 0.0,
         replica_rate=replica_rate,
+        cold_start=cold_start,
+        burstiness=envelope.burstiness if envelope else 1.0,
         idle_for=None if active or missing else now - last_request,
         low_since=memory.low_since,
         low_peak=memory.low_peak,
@@ -193,6 +199,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         updated_at=now,
         demand_level=holt.level if holt else memory.demand_level,
         demand_trend=holt.trend if holt else memory.demand_trend,
+        demand_peak=envelope.peak if envelope else memory.demand_peak,
+        demand_mean=envelope.mean if envelope else memory.demand_mean,
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         low_since=scale.low_since,

@@ -9,6 +9,9 @@ forecast(h) = max(0, level + trend x D (1 - exp(-h / D)))     (damped trend, D =
 
 The damping keeps a step in demand (which Holt briefly reads as a ramp) from being extrapolated
 over a long cold start: a slope is trusted for about a minute ahead, no further.
+
+Burstiness (``Envelope``): the planned demand's peak (a max that decays with BURST_TAU_S) over its
+mean (an EWMA with the same time constant); 1 for steady traffic, large for bursts after silences.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ TREND_TAU_S = 120.0
 """Time constant of the trend: slower, so one noisy window does not make a slope."""
 TREND_REACH_S = 60.0
 """How far ahead a slope is extrapolated at most."""
+BURST_TAU_S = 600.0
+"""Memory of the burstiness estimate: about ten minutes of traffic."""
 
 
 def arrival_rate(completions: float, waiting: float, last_waiting: float | None, dt: float) -> float:
@@ -52,3 +57,23 @@ class Holt:
         """Arrival rate ``horizon`` seconds ahead."""
         reach = TREND_REACH_S * (1.0 - math.exp(-max(horizon, 0.0) / TREND_REACH_S))
         return max(0.0, self.level + self.trend * reach)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Decaying peak and mean of the planned demand (req/s), for the burstiness ratio."""
+
+    peak: float
+    mean: float
+
+    def update(self, observed: float, dt: float) -> Envelope:
+        """The envelope after observing ``observed`` req/s ``dt`` seconds after the last update."""
+        if dt <= 0:
+            return Envelope(max(self.peak, observed), self.mean)
+        keep = math.exp(-dt / BURST_TAU_S)
+        return Envelope(max(observed, self.peak * keep), keep * self.mean + (1.0 - keep) * observed)
+
+    @property
+    def burstiness(self) -> float:
+        """Peak over mean, at least 1 (1 without traffic)."""
+        return max(1.0, self.peak / self.mean) if self.mean > 1e-9 else 1.0

@@ -45,6 +45,10 @@ class PoolMemory:
     """Holt-smoothed arrival rate (req/s)."""
     demand_trend: float = 0.0
     """Holt-smoothed slope of the arrival rate (req/s per s)."""
+    demand_peak: float | None = None
+    """Decaying peak of the planned demand (req/s), for burstiness."""
+    demand_mean: float | None = None
+    """Long-run mean of the planned demand (req/s), for burstiness."""
     step_correction: float = 1.0
     """Observed / predicted p99 inter-token latency, smoothed and bounded (multiplies step time)."""
     prefill_correction: float = 1.0

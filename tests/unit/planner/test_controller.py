@@ -47,10 +47,37 @@ def test_step_up_scales_up_at_once(make_pool, make_world):
 def test_spike_then_drop_waits_for_scale_down_delay(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "120s", "scaleDownLimit": 0}})])
     peak = replicas_over(world, [10.0] * 4 + [100.0])[-1]
-    quiet = replicas_over(world, [10.0] * 16, dt=10.0)
+    quiet = replicas_over(world, [10.0] * 60, dt=30.0)
     first_down = next(i for i, n in enumerate(quiet) if n < peak)
-    assert 10 * (first_down + 1) >= 120  # not before the delay
+    assert 30 * (first_down + 1) >= 120  # not before the delay
     assert quiet[-1] < peak
+
+
+def _seconds_until_scale_down(world: World, rate: float, dt: float = 15.0) -> float:
+    start = world.step({"p": rate}, dt).decision(KEY).desired_replicas
+    for i in range(1, 400):
+        if world.step({"p": rate}, dt).decision(KEY).desired_replicas < start:
+            return i * dt
+    raise AssertionError("never scaled down")
+
+
+def test_bursty_traffic_holds_the_peak_longer_than_steady_traffic(make_pool, make_world):
+    steady = make_world([make_pool()])
+    replicas_over(steady, [80.0] * 40)
+    bursty = make_world([make_pool()])
+    replicas_over(bursty, [80.0 if i % 8 == 0 else 0.0 for i in range(40)] + [80.0])
+    steady_hold = _seconds_until_scale_down(steady, 5.0)
+    assert steady_hold >= 120  # the configured delay still applies
+    assert _seconds_until_scale_down(bursty, 5.0) >= steady_hold + 120  # at least one cold start longer
+
+
+def test_no_scale_down_while_requests_wait(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
+    high = replicas_over(world, [100.0] * 8)[-1]
+    backlogged = replicas_over(world, [5.0] * 40, waiting=50.0)
+    assert backlogged == [high] * 40
+    assert "backlog" in world.step({"p": 5.0}, waiting=50.0).decision(KEY).records[0].reason
+    assert replicas_over(world, [5.0] * 60)[-1] < high
 
 
 def test_slow_decay_with_a_scale_down_limit_steps_down_one_replica_at_a_time(make_pool, make_world):
