@@ -6,8 +6,9 @@
 * Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
   current count for behavior.scaleDownDelay, to the highest ideal seen meanwhile, at most
   behavior.scaleDownLimit per tick; no change inside the behavior.tolerance dead band.
-* Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (peak over
-  mean demand) above 1, so capacity a burst needed is still there when the next one lands.
+* Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
+  ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
+  capacity a burst needed is still there when the next one lands after a silence.
 * Never down while requests wait: replicas that exist are the only ones that can drain them.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from ..api.v1alpha1 import InferencePoolSpec
 
-BURST_HOLD_MAX = 10.0
+BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
 

@@ -11,7 +11,7 @@ The damping keeps a step in demand (which Holt briefly reads as a ramp) from bei
 over a long cold start: a slope is trusted for about a minute ahead, no further.
 
 Burstiness (``Envelope``): the planned demand's peak (a max that decays with BURST_TAU_S) over its
-mean (an EWMA with the same time constant); 1 for steady traffic, large for bursts after silences.
+recent mean (an EWMA, BURST_MEAN_TAU_S); about 1 for steady traffic, large in the silence after a burst.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ TREND_TAU_S = 120.0
 TREND_REACH_S = 60.0
 """How far ahead a slope is extrapolated at most."""
 BURST_TAU_S = 600.0
-"""Memory of the burstiness estimate: about ten minutes of traffic."""
+"""How slowly the demand peak is forgotten: about ten minutes of traffic."""
+BURST_MEAN_TAU_S = 60.0
+"""Time constant of the mean the peak is compared with: a silence after a burst raises the ratio."""
 
 
 def arrival_rate(completions: float, waiting: float, last_waiting: float | None, dt: float) -> float:
@@ -70,8 +72,8 @@ class Envelope:
         """The envelope after observing ``observed`` req/s ``dt`` seconds after the last update."""
         if dt <= 0:
             return Envelope(max(self.peak, observed), self.mean)
-        keep = math.exp(-dt / BURST_TAU_S)
-        return Envelope(max(observed, self.peak * keep), keep * self.mean + (1.0 - keep) * observed)
+        keep, blend = math.exp(-dt / BURST_TAU_S), math.exp(-dt / BURST_MEAN_TAU_S)
+        return Envelope(max(observed, self.peak * keep), blend * self.mean + (1.0 - blend) * observed)
 
     @property
     def burstiness(self) -> float:

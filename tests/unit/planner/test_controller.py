@@ -61,14 +61,15 @@ def _seconds_until_scale_down(world: World, rate: float, dt: float = 15.0) -> fl
     raise AssertionError("never scaled down")
 
 
-def test_bursty_traffic_holds_the_peak_longer_than_steady_traffic(make_pool, make_world):
-    steady = make_world([make_pool()])
-    replicas_over(steady, [80.0] * 40)
-    bursty = make_world([make_pool()])
-    replicas_over(bursty, [80.0 if i % 8 == 0 else 0.0 for i in range(40)] + [80.0])
-    steady_hold = _seconds_until_scale_down(steady, 5.0)
-    assert steady_hold >= 120  # the configured delay still applies
-    assert _seconds_until_scale_down(bursty, 5.0) >= steady_hold + 120  # at least one cold start longer
+def test_the_deeper_demand_falls_below_its_recent_peak_the_longer_the_hold(make_pool, make_world):
+    shallow, deep = make_world([make_pool()]), make_world([make_pool()])
+    replicas_over(shallow, [80.0] * 40)
+    replicas_over(deep, [80.0] * 40)
+    shallow_hold = _seconds_until_scale_down(shallow, 40.0)
+    deep_hold = _seconds_until_scale_down(deep, 0.5)
+    assert shallow_hold >= 120  # the configured delay still applies
+    assert deep_hold >= shallow_hold + 2 * 120  # two cold starts or more longer
+    assert deep_hold <= 120 + 5 * 120 + 15  # at most five cold starts beyond the delay (one tick late)
 
 
 def test_no_scale_down_while_requests_wait(make_pool, make_world):
@@ -91,7 +92,7 @@ def test_slow_decay_with_a_scale_down_limit_steps_down_one_replica_at_a_time(mak
 def test_after_the_delay_scale_down_goes_to_the_peak_the_window_needed(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
     high = replicas_over(world, [200.0] * 4)[-1]
-    low = replicas_over(world, [20.0] * 40)
+    low = replicas_over(world, [20.0] * 80)
     needed_at_20 = replicas_over(make_world([make_pool()]), [20.0] * 4)[-1]
     drops = [a - b for a, b in itertools.pairwise([high, *low]) if b < a]
     assert drops[0] > 1  # no default limit of one replica per decision
