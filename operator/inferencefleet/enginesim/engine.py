@@ -80,9 +80,11 @@ class TokenStream:
             yield at
 
     def abort(self) -> None:
-        """The client went away before the last token: vLLM counts it as finished_reason=abort."""
+        """The client went away before the last token: free its batch slot and KV cache, as vLLM does,
+        and count it as finished_reason=abort."""
         if not self.done:
             self.done = True
+            self._engine.drop(self.id)
             self._engine.metrics.success["abort"].inc()
 
     def push(self, at: float) -> None:
@@ -144,6 +146,11 @@ class EngineLoop:
         self._work.set()
         return stream
 
+    def drop(self, request_id: str) -> None:
+        """Remove an aborted request from the replica and stop tracking its stream."""
+        if self.replica.abort(request_id):
+            self._streams.pop(request_id, None)
+
     def timeline(self, request_id: str) -> dict[str, Any] | None:
         """Server-clock facts of a recent request: arrival, token wall times, time scale."""
         return self._timelines.get(request_id)
@@ -178,8 +185,8 @@ class EngineLoop:
         metrics.generation_tokens.inc(generated)
         metrics.iteration_tokens.observe(prompt + generated)
         for request in (*outcome.first_tokens, *outcome.decoded):
-            stream = self._streams[str(request.id)]
-            if stream.done:  # aborted by its client: the replica finishes it, nobody listens
+            stream = self._streams.get(str(request.id))
+            if stream is None or stream.done:  # aborted by its client during this step
                 continue
             if stream.token_times:
                 metrics.itl.observe((now - stream.token_times[-1]) * scale)
@@ -187,7 +194,9 @@ class EngineLoop:
                 metrics.ttft.observe((now - stream.arrival) * scale)
             stream.push(now)
         for completion in outcome.finished:
-            stream = self._streams.pop(str(completion.request.id))
+            stream = self._streams.pop(str(completion.request.id), None)
+            if stream is None:  # aborted by its client during this step
+                continue
             if not stream.done:
                 stream.done = True
                 metrics.queue_time.observe(completion.scheduled - completion.request.arrival)

@@ -7,7 +7,7 @@ import math
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from inferencefleet.enginesim.engine import named_profile
+from inferencefleet.planner.capacity import named_profile
 
 from .conftest import MODEL, metric_samples, value
 
@@ -132,3 +132,20 @@ async def test_client_disconnect_counts_as_abort(start_engine):
         await asyncio.sleep(0.02)
     assert value(samples, "vllm:request_success_total", finished_reason="abort") == 1
     assert value(samples, "vllm:request_success_total", finished_reason="length") == 0
+
+
+async def test_client_disconnect_frees_the_batch_slot_for_a_queued_request(start_engine):
+    client = await start_engine(time_scale=1, max_num_seqs=1)
+    first = await client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2000, "stream": True})
+    await first.content.readline()  # the first request holds the only slot
+    queued = asyncio.create_task(client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 2}))
+    for _ in range(200):
+        if value(await metric_samples(client), "vllm:num_requests_waiting") == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert value(await metric_samples(client), "vllm:num_requests_waiting") == 1
+    first.close()
+    # 2000 tokens take ~14 s on the 8B profile; the queued request must not wait for them.
+    response = await asyncio.wait_for(queued, timeout=5)
+    assert response.status == 200
+    assert (await response.json())["usage"]["completion_tokens"] == 2
