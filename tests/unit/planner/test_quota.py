@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from inferencefleet.planner.quota import QuotaRequest, allocate
@@ -136,6 +137,9 @@ def test_property_guaranteed_share_honoured_when_asked(make_quota, rows, gpus):
 
 @settings(max_examples=150, deadline=None)
 @given(rows=requests_strategy, budget=budget_strategy)
+# A dollar budget with the lower tier's guarantee on pricier GPUs (found by hypothesis).
+@example(rows=[("premium", 1, 1, "A100-80GB"), ("premium", 3, 4, "A100-80GB"), ("standard", 5, 1, "H100-80GB")],
+         budget=(None, 24.0))
 def test_property_higher_tier_never_loses_replicas_so_a_lower_tier_can_gain(make_quota, rows, budget):
     """If a higher tier is capped, no lower tier borrows what would have let it grow."""
     q = make_quota(gpus=budget[0], dollars=budget[1], tiers=TIERS)
@@ -153,12 +157,18 @@ def test_property_higher_tier_never_loses_replicas_so_a_lower_tier_can_gain(make
                 continue
             # Without the lower tier's requests the higher pool would get no more replicas.
             alone = allocate(q, [r for r in reqs if r.tier != low_tier])
-            assert alone.grants[high.key].granted <= out.grants[high.key].granted + _guarantee_slack(high, low_tier)
+            slack = _guarantee_slack(high, low_tier, low)
+            assert alone.grants[high.key].granted <= out.grants[high.key].granted + slack
 
 
-def _guarantee_slack(high, low_tier):
-    """Replicas of ``high`` that the lower tier's guaranteed share may legitimately hold."""
-    return -(-GUARANTEED[low_tier] // high.gpus_per_replica)
+def _guarantee_slack(high, low_tier, low):
+    """Replicas of ``high`` that the lower tier's guaranteed share may legitimately hold.
+
+    The guarantee is in GPUs of the lower tier's types; under a dollar budget those dollars would
+    buy more of a cheaper GPU, so the share is worth its price ratio in ``high``'s GPUs.
+    """
+    ratio = max([PRICE[r.gpu_type] / PRICE[high.gpu_type] for r in low] + [1.0])
+    return math.ceil(GUARANTEED[low_tier] * ratio / high.gpus_per_replica - 1e-9)
 
 
 @settings(max_examples=100, deadline=None)
