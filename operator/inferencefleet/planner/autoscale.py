@@ -9,7 +9,9 @@
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
-* Never down while requests wait: replicas that exist are the only ones that can drain them.
+* Never down while requests wait: replicas that exist are the only ones that can drain them. A
+  passing backlog holds the count but does not restart the scale-down delay (its ideal counts
+  toward the window's peak), or a fleet with a request or two waiting now and then never shrinks.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
 * Fail static: without demand signals the count never goes down.
@@ -109,11 +111,11 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
         if behavior.scaleUpLimit:
             target = min(target, current + behavior.scaleUpLimit)
         return ScaleOutcome(target, "ScaleUp", "", None, None)
-    if given.backlog > 0:
-        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting: never scaling down "
-                                             "while a backlog remains", None, None)
     low_since = given.low_since if given.low_since is not None else given.now
     peak = max(target, given.low_peak or 0)
+    if given.backlog > 0:
+        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting: never scaling down "
+                                             "while a backlog remains", low_since, peak)
     waited = given.now - low_since
     delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start)
     if waited < delay:

@@ -81,6 +81,20 @@ def test_no_scale_down_while_requests_wait(make_pool, make_world):
     assert replicas_over(world, [5.0] * 60)[-1] < high
 
 
+def _first_scale_down(world: World, low_ticks: list[float]) -> int:
+    high = replicas_over(world, [100.0] * 8)[-1]
+    return next(i for i, w in enumerate(low_ticks) if world.step({"p": 5.0}, waiting=w).decision(KEY)
+                .desired_replicas < high)
+
+
+def test_a_passing_backlog_holds_but_does_not_restart_the_scale_down_delay(make_pool, make_world):
+    spec = {"autoscaling": {"behavior": {"scaleDownDelay": "120s"}}}
+    quiet = _first_scale_down(make_world([make_pool(**spec)]), [0.0] * 60)
+    blip = _first_scale_down(make_world([make_pool(**spec)]), [0.0] * 3 + [500.0] + [0.0] * 56)
+    assert quiet > 4
+    assert blip == quiet
+
+
 def test_slow_decay_with_a_scale_down_limit_steps_down_one_replica_at_a_time(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s", "scaleDownLimit": 1}})])
     counts = replicas_over(world, [120.0 - 2.0 * i for i in range(60)], dt=30.0)
