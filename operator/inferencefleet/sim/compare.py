@@ -1,8 +1,9 @@
 """Run several policies on the same pools and traces, with fair, shared set-up.
 
 Every policy starts warm with the replicas the oracle has ready at t = 0 (those the windows within
-one cold start of the beginning need: ceil(rate / replica capacity)); static starts (and stays) at
-the peak need (the oracle's, after its replay rounds, when the oracle runs too). The replica capacity comes from
+one cold start of the beginning need: ceil(rate / replica capacity), or the oracle's final schedule
+after its replay rounds when the oracle runs too); static starts (and stays) at the peak need (the
+oracle's, after its replay rounds, when the oracle runs too). The replica capacity comes from
 the oracle's load test and sets the KEDA threshold and the KPA concurrency target (see
 ``baselines``). Order: the oracle first, then the others.
 """
@@ -63,6 +64,7 @@ def run_policies(
         outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"))
         results["oracle"] = replace(outcome.result, replays=outcome.rounds)
         peak = outcome.peak
+        warm = {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
     factories: dict[str, Callable[[], Policy]] = {
         "inferencefleet": lambda: InferenceFleetPolicy(tick),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),
