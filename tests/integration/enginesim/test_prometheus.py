@@ -15,7 +15,7 @@ import pytest
 
 from inferencefleet.signals.model import SignalsSnapshot
 from inferencefleet.signals.prometheus import PrometheusSource
-from inferencefleet.signals.testing import PrometheusMissing, binary, prometheus
+from inferencefleet.signals.testing import prometheus
 
 PROMPT, OUTPUT, IN_FLIGHT, MAX_NUM_SEQS = 100, 24, 8, 4
 WINDOW = 8.0
@@ -40,11 +40,7 @@ async def poll(source: PrometheusSource, not_before: float, within: float = 40.0
         await asyncio.sleep(0.5)
 
 
-async def test_prometheus_reads_the_load_back_through_the_signals_adapter(start_engine, tmp_path):
-    try:
-        binary("prometheus")
-    except PrometheusMissing as error:
-        pytest.fail(str(error), pytrace=False)
+async def test_prometheus_reads_the_load_back_through_the_signals_adapter(start_engine, tmp_path, prometheus_binaries):
     client = await start_engine("llama3-70b-h100-tp4", time_scale=1.0, max_num_seqs=MAX_NUM_SEQS)
     config = f"""
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}

@@ -23,8 +23,6 @@ import yaml
 from kopf.testing import KopfRunner
 from kubernetes import client
 
-from inferencefleet.signals.testing import PrometheusMissing, binary
-
 from .emulator import EnrichingEmulator
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -121,14 +119,6 @@ def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Apise
     server.stop()
 
 
-@pytest.fixture
-def prometheus_binaries() -> None:
-    """Fail (never skip) when prometheus or promtool is not installed."""
-    try:
-        binary("prometheus")
-        binary("promtool")
-    except PrometheusMissing as error:
-        pytest.fail(str(error), pytrace=False)
 
 
 @contextmanager

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferencefleet.signals.testing import PrometheusMissing, binary
-
 
 @pytest.fixture(scope="session", autouse=True)
-def prometheus_binaries() -> None:
-    """Fail (never skip) when prometheus or promtool is not installed."""
-    try:
-        binary("prometheus")
-        binary("promtool")
-    except PrometheusMissing as error:
-        pytest.fail(str(error), pytrace=False)
+def _needs_prometheus(prometheus_binaries: None) -> None:
+    """Every test here runs a real Prometheus (the fixture fails when it is not installed)."""

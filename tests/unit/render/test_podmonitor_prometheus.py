@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.render.workloads import render_pool
-from inferencefleet.signals.testing import PrometheusMissing, binary, free_port, prometheus
+from inferencefleet.signals.testing import free_port, prometheus
 
 pytestmark = pytest.mark.prometheus
 
@@ -37,11 +37,9 @@ def query(url: str, promql: str) -> list[dict[str, Any]]:
         return json.load(response)["data"]["result"]  # type: ignore[no-any-return]
 
 
-def test_relabelings_in_a_real_prometheus(make_pool: Callable[..., InferencePool], tmp_path: Path) -> None:
-    try:
-        binary("prometheus")
-    except PrometheusMissing as error:
-        pytest.fail(str(error), pytrace=False)
+def test_relabelings_in_a_real_prometheus(
+    make_pool: Callable[..., InferencePool], tmp_path: Path, prometheus_binaries: None
+) -> None:
     pool = make_pool(metadata={"name": "llama", "namespace": "serving"}, spec={"tier": "premium"})
     monitor = next(o for o in render_pool(pool, replicas=1) if o["kind"] == "PodMonitor")
     endpoint = monitor["spec"]["podMetricsEndpoints"][0]
