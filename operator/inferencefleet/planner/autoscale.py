@@ -1,7 +1,8 @@
 """Replica count of one Managed (or Shadow) pool, before the quota.
 
-* Ideal = ceil(demand / planned rate per replica); demand = max(current arrival rate, Holt
-  forecast over the cold-start horizon) + waiting backlog drained over that horizon.
+* Ideal = ceil(demand / planned rate per replica); demand = max(current arrival rate (a spike at
+  most SPIKE_MAX x the smoothed level), Holt forecast over the cold-start horizon) + waiting
+  backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
 * Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
   current count for behavior.scaleDownDelay, to the highest ideal seen meanwhile, at most

@@ -21,7 +21,7 @@ from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
-from .forecast import Envelope, Holt, arrival_rate
+from .forecast import Envelope, Holt, arrival_rate, spike_bounded
 from .quota import QuotaGrant, QuotaRequest, allocate
 from .slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
 from .types import (
@@ -43,6 +43,9 @@ COLD_START_ALPHA = 0.5
 QUEUED_PER_REPLICA = 1.0
 """Latency corrections are learned only while at most this many requests wait per ready replica:
 queueing delay says nothing about the engine's speed."""
+LATENCY_WINDOW_S = 60.0
+"""The p99s are histogram quantiles over this window: for that long after a queue they still carry its
+waits, so corrections are learned only once no queue was seen for a whole window."""
 CONTROLLED_MODES = ("Managed", "Shadow")
 
 
@@ -154,10 +157,13 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     holt: Holt | None = None
     envelope: Envelope | None = None
     active = False
+    queued_at = memory.queued_at
     if not missing:
         assert rate is not None and waiting is not None and running is not None
         active = rate > 1e-9 or waiting > 0 or running > 0
-        if ready > 0 and waiting <= QUEUED_PER_REPLICA * ready:
+        if ready == 0 or waiting > QUEUED_PER_REPLICA * ready:
+            queued_at = now
+        if queued_at is None or now - queued_at >= LATENCY_WINDOW_S:
             itl = signals.itl_p99.value if signals.itl_p99.ok else None
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
             model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
@@ -166,7 +172,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         holt = Holt(arrivals, 0.0)
         if memory.demand_level is not None and since is not None:
             holt = Holt(memory.demand_level, memory.demand_trend).update(arrivals, since)
-        demand = max(arrivals, holt.forecast(cold_start)) + waiting / cold_start
+        demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
         envelope = Envelope(demand, demand)
         if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
             envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
@@ -210,6 +216,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
         waiting=waiting if not missing else memory.waiting,
+        queued_at=queued_at,
     )
     return _Plan(pool, key, observation, new_memory, cold_start, demand, capacity, replica_rate, batching,
                  scale, wanted, missing, profile_note, signals)

@@ -67,6 +67,8 @@ class PoolMemory:
     """Start times of replicas that were starting at the last tick (to measure cold start)."""
     ready_replicas: int | None = None
     """Ready replicas at the last tick."""
+    queued_at: float | None = None
+    """Last tick with more than QUEUED_PER_REPLICA requests waiting per ready replica (or none ready)."""
     waiting: float | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
     max_num_seqs: int | None = None

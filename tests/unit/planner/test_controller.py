@@ -113,6 +113,15 @@ def test_after_the_delay_scale_down_goes_to_the_peak_the_window_needed(make_pool
     assert low[-1] == needed_at_20 < high
 
 
+def test_a_one_tick_queue_spike_scales_up_less_than_the_same_rate_sustained(make_pool, make_world):
+    spiked, sustained = make_world([make_pool()]), make_world([make_pool()])
+    before = replicas_over(spiked, [10.0] * 20, dt=5.0)[-1]
+    spike = spiked.step({"p": 10.0}, 5.0, waiting=1000.0).decision(KEY)  # + 200 req/s for 5 s
+    steady = replicas_over(sustained, [210.0] * 20, dt=5.0)[-1]
+    assert before < spike.desired_replicas < steady / 1.5
+    assert spike.records[0].action == "ScaleUp"
+
+
 def test_dead_band_ignores_small_changes(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"tolerance": 0.5}})])
     base = replicas_over(world, [80.0] * 6)[-1]
@@ -270,6 +279,16 @@ def test_online_correction_follows_a_slower_engine(make_world):
     memory = world.state.memory(KEY)
     assert 1.5 < memory.step_correction <= 3.0
     assert world.step({"p": 40.0}).decision(KEY).replica_rate < baseline
+
+
+def test_corrections_wait_one_latency_window_after_a_queue(make_world):
+    world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
+    replicas_over(world, [40.0] * 3, running=40.0 * 4, waiting=500.0, ttft=30.0)
+    learned = world.state.memory(KEY).prefill_correction
+    replicas_over(world, [40.0] * 3, running=40.0 * 4, ttft=30.0)  # 45 s: the p99 still holds queued waits
+    assert world.state.memory(KEY).prefill_correction == learned
+    replicas_over(world, [40.0] * 2, running=40.0 * 4, ttft=30.0)
+    assert world.state.memory(KEY).prefill_correction != learned
 
 
 def test_slo_condition_reports_observed_latency(make_world):
