@@ -202,6 +202,15 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
         shadow = wait_for(lambda: [d for d in get_pool(api, "watched")["status"].get("decisions", [])
                                    if d["action"] == "ScaleUp"], "the Shadow pool's decision")
         assert shadow[-1]["applied"] is False and shadow[-1]["to"] > 1
+
+        quota = wait_for(lambda: (q := client.CustomObjectsApi(api).get_cluster_custom_object(
+            GROUP, VERSION, "fleetquotas", "default")).get("status", {}).get("tiers") and q, "FleetQuota status")
+        free = next(t for t in quota["status"]["tiers"] if t["name"] == "free")
+        assert free["pools"] == 2
+        assert scaled.spec.replicas <= free["gpus"] <= 8  # the free tier's limit in quota.yaml
+        assert free["borrowedGpus"] == free["gpus"]  # the free tier is guaranteed nothing
+        assert free["dollarsPerHour"] == pytest.approx(3.0 * free["gpus"])
+        assert condition(quota, "OverBudget")["status"] == "False"
     versions = apiserver.history("apps/v1/deployments", "serving", "watched")
     assert versions and all(v["spec"]["replicas"] == 1 for v in versions)
     assert not [e for e in client.CoreV1Api(api).list_namespaced_event("serving").items
