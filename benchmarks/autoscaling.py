@@ -24,8 +24,8 @@ from typing import Any
 
 from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.capacity import profile_for
+from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.compare import POLICIES, run_policies
-from inferencefleet.sim.fleet import pool_key
 from inferencefleet.sim.oracle import WINDOW, replica_capacity
 from inferencefleet.sim.replica import Replica, Request
 from inferencefleet.sim.traces import Trace, load_trace, scale_rate, truncate

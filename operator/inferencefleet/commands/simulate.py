@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..manifests import load_pools, load_quota
+    from ..planner.types import pool_key
     from ..sim.compare import POLICIES, run_policies
-    from ..sim.fleet import pool_key
     from ..sim.report import slos_of, summarize, write_report
     from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
 

@@ -34,6 +34,7 @@ from .types import (
     PoolObservation,
     TickResult,
     TierUsage,
+    pool_key,
 )
 
 STALE_AFTER_S = 90.0
@@ -80,9 +81,9 @@ def tick(
     """Decide replicas, batch limits and quota caps for every pool; return them and the next state."""
     by_key = {s.key: s for s in signals.pools}
     plans = [
-        _plan(pool, by_key.get(_key(pool)) or signals.for_pool(*_key(pool)),
-              observed.get(_key(pool), PoolObservation(0, 0)), state.memory(_key(pool)), now)
-        for pool in sorted(pools, key=_key)
+        _plan(pool, by_key.get(key) or signals.for_pool(*key), observed.get(key, PoolObservation(0, 0)),
+              state.memory(key), now)
+        for key, pool in sorted(((pool_key(p), p) for p in pools), key=lambda item: item[0])
     ]
     governed = [p for p in plans if quota is not None and p.pool.spec.quotaRef == quota.metadata.name]
     grants: Mapping[PoolKey, QuotaGrant] = {}
@@ -95,10 +96,6 @@ def tick(
     memories = dict(state.pools)
     memories.update({d.key: m for d, m in decisions})
     return TickResult(tuple(d for d, _ in decisions), tiers, FleetState(memories), over_budget)
-
-
-def _key(pool: InferencePool) -> PoolKey:
-    return (pool.metadata.namespace or "default", pool.metadata.name)
 
 
 def _missing(signals: PoolSignals, now: float) -> str:
@@ -140,7 +137,7 @@ def _cold_start(pool: InferencePool, observation: PoolObservation, memory: PoolM
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
           memory: PoolMemory, now: float) -> _Plan:
     spec = pool.spec
-    key = _key(pool)
+    key = pool_key(pool)
     missing = _missing(signals, now)
     measured_cold = _cold_start(pool, observation, memory, now)
     cold_start = measured_cold or spec.autoscaling.coldStart

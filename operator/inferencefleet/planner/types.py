@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from ..api.v1alpha1 import Decision, TierStatus
+from ..api.v1alpha1 import Decision, InferencePool, TierStatus
 from ..errors import UserError
+from ..signals.model import PoolKey as PoolKey
 
-PoolKey = tuple[str, str]
-"""(namespace, name) of an InferencePool."""
+
+def pool_key(pool: InferencePool) -> PoolKey:
+    """(namespace, name) of ``pool``; a pool without a namespace is in 'default'."""
+    return (pool.metadata.namespace or "default", pool.metadata.name)
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 

@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .model import PoolSignals, Sample, SignalsSnapshot
+from .model import PoolKey, PoolSignals, Sample, SignalsSnapshot
 from .promql import ENGINE_LABEL, FRESHNESS, NAMESPACE_LABEL, POOL_LABEL, Signal
-
-PoolKey = tuple[str, str]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
+PoolKey = tuple[str, str]
+"""(namespace, name) of an InferencePool."""
+
 SIGNAL_NAMES: tuple[str, ...] = (
     "request_rate",
     "prompt_tokens_per_second",
@@ -81,7 +84,7 @@ class PoolSignals(BaseModel):
     ready_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> PoolKey:
         return (self.namespace, self.pool)
 
     def sample(self, name: str) -> Sample:

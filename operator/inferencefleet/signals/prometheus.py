@@ -19,8 +19,8 @@ import httpx
 
 from inferencefleet.errors import UserError
 
-from .collect import PoolKey, QueryFailed, QueryResult, build_snapshot, parse_vector
-from .model import SignalsSnapshot
+from .collect import QueryFailed, QueryResult, build_snapshot, parse_vector
+from .model import PoolKey, SignalsSnapshot
 from .promql import FRESHNESS, freshness_query, query, signals
 
 RETRY_BACKOFF = 0.2

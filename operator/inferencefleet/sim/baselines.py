@@ -34,9 +34,9 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
-from ..planner.types import PoolKey
+from ..planner.types import PoolKey, pool_key
 from ..signals.model import SignalsSnapshot
-from .fleet import Policy, PoolView, Target, pool_key
+from .fleet import Policy, PoolView, Target
 
 HPA_SYNC = 15.0
 HPA_TOLERANCE = 0.1

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
-from ..planner.types import PoolKey
+from ..planner.types import PoolKey, pool_key
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
-from .fleet import Policy, SimResult, pool_key, simulate
+from .fleet import Policy, SimResult, simulate
 from .oracle import ReplicaCapacity, needed, oracle, plan, replica_capacity
 from .planner_policy import InferenceFleetPolicy
 from .traces import Trace

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..manifests import load_pools, load_quota
+from ..planner.types import pool_key
 from .compare import POLICIES, Progress, run_policies
-from .fleet import pool_key
 from .report import slos_of, summarize, write_report
 from .traces import bundled_trace_path, load_trace, scale_rate
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.capacity import CapacityProfile, profile_for
-from ..planner.types import PoolKey, PoolObservation
+from ..planner.types import PoolKey, PoolObservation, pool_key
 from ..signals.model import SignalsSnapshot
 from .histogram import ITL_EDGES, histogram_quantile
 from .promview import Counters, PoolScrape, PromView
@@ -39,10 +39,6 @@ from .traces import Trace
 
 RECORD_INTERVAL = 10.0
 """Seconds between time-series rows of the report."""
-
-
-def pool_key(pool: InferencePool) -> PoolKey:
-    return (pool.metadata.namespace or "default", pool.metadata.name)
 
 
 def meets_slos(done: Completion, ttft_slo: float, itl_slo: float) -> tuple[bool, bool]:

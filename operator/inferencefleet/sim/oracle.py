@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.capacity import profile_for
-from ..planner.types import PoolKey
+from ..planner.types import PoolKey, pool_key
 from ..signals.model import SignalsSnapshot
-from .fleet import Policy, PoolView, SimResult, Target, meets_slos, pool_key, simulate
+from .fleet import Policy, PoolView, SimResult, Target, meets_slos, simulate
 from .replica import Replica, Request
 from .traces import Trace
 

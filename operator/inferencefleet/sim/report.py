@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api.v1alpha1 import InferencePool
-from .fleet import SimResult, pool_key
+from ..planner.types import pool_key
+from .fleet import SimResult
 
 PLOTS = {
     "demand_vs_replicas.png": "Demand and replicas",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from inferencefleet.api.v1alpha1 import InferencePool
-from inferencefleet.planner.types import PoolObservation
+from inferencefleet.planner.types import PoolObservation, pool_key
 from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
 from inferencefleet.sim.baselines import HpaPolicy, KedaPolicy, KpaPolicy
-from inferencefleet.sim.fleet import PoolView, pool_key
+from inferencefleet.sim.fleet import PoolView
 
 POOL = InferencePool.model_validate({
     "metadata": {"name": "p", "namespace": "ns"},

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import pytest
 
 from inferencefleet.api.v1alpha1 import InferencePool
-from inferencefleet.planner.types import PoolKey
+from inferencefleet.planner.types import PoolKey, pool_key
 from inferencefleet.signals.model import SignalsSnapshot
 from inferencefleet.sim.baselines import StaticPolicy
-from inferencefleet.sim.fleet import Policy, PoolView, Target, pool_key, simulate
+from inferencefleet.sim.fleet import Policy, PoolView, Target, simulate
 from inferencefleet.sim.planner_policy import InferenceFleetPolicy
 from inferencefleet.sim.replica import Request
 from inferencefleet.sim.traces import Trace, bundled_trace_path, load_trace, scale_rate, truncate

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from inferencefleet.api.v1alpha1 import InferencePool
+from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.baselines import StaticPolicy
-from inferencefleet.sim.fleet import pool_key, simulate
+from inferencefleet.sim.fleet import simulate
 from inferencefleet.sim.oracle import WINDOW, needed, oracle, plan, replica_capacity
 from inferencefleet.sim.traces import bundled_trace_path, load_trace, scale_rate, truncate
 
