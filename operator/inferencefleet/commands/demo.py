@@ -114,12 +114,13 @@ def run(args: argparse.Namespace) -> int:
 
 def render_example(console: Console, pool: InferencePool, quota: FleetQuota, out: Path) -> None:
     """Write the objects the operator would apply for ``pool`` and list them."""
+    from ..render.cost import gpu_price
     from ..render.documents import to_yaml
     from ..render.options import RenderOptions
     from ..render.workloads import render_pool
 
-    price = quota.spec.price(pool.spec.topology.gpu.type)
-    objects = render_pool(pool, replicas=max(pool.spec.replicas.min, 1), options=RenderOptions(dollars_per_gpu_hour=price))
+    options = RenderOptions(dollars_per_gpu_hour=gpu_price(pool, quota))
+    objects = render_pool(pool, replicas=max(pool.spec.replicas.min, 1), options=options)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{pool.metadata.name}.rendered.yaml"
     path.write_text(to_yaml(objects), encoding="utf-8")
