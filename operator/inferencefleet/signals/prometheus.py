@@ -120,11 +120,11 @@ class PrometheusSource:
             except httpx.TransportError as error:
                 reason = f"{type(error).__name__} talking to {self.url}: {error}"
                 continue
-            if response.status_code >= 500:
+            if response.status_code >= 400 or not _is_json(response):
                 reason = f"HTTP {response.status_code} from {self.url}: {_error_text(response)}"
-                continue
-            if response.status_code >= 400:
-                return QueryFailed(f"HTTP {response.status_code} from {self.url}: {_error_text(response)}")
+                if response.status_code >= 500:
+                    continue
+                return QueryFailed(reason)
             try:
                 return parse_vector(response.json())
             except (ValueError, KeyError, TypeError) as error:
@@ -149,10 +149,17 @@ class PrometheusSource:
         return build_snapshot(self.signals, results, at, self.stale_after, pools)
 
 
+def _is_json(response: httpx.Response) -> bool:
+    return "json" in response.headers.get("content-type", "")
+
+
 def _error_text(response: httpx.Response) -> str:
-    """Prometheus's own error message when the body has one, else the start of the body."""
+    """Prometheus's own error message, or what kind of answer this is, on one line."""
+    if not _is_json(response):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        return f"{response.reason_phrase} ({kind} answer: not the Prometheus HTTP API)"
     try:
         body: Any = response.json()
-        return str(body.get("error") or body)
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return "invalid JSON"
+    return " ".join(str(body.get("error") if isinstance(body, dict) and body.get("error") else body).split())

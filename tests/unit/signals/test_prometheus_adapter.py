@@ -69,6 +69,20 @@ async def test_4xx_is_not_retried() -> None:
     assert {getattr(r, "reason", None) for r in results.values()} == {"HTTP 400 from http://prom:9090: parse error"}
 
 
+@pytest.mark.parametrize("status", [200, 404])
+async def test_a_server_that_is_not_prometheus_is_named_on_one_line(status: int) -> None:
+    page = "<!DOCTYPE html>\n<html>\n  <body><h1>Welcome</h1></body>\n</html>\n"
+
+    def web(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text=page, headers={"content-type": "text/html; charset=utf-8"})
+
+    results = await source(web).query_all(1.0)
+    phrase = "OK" if status == 200 else "Not Found"
+    assert {getattr(r, "reason", None) for r in results.values()} == {
+        f"HTTP {status} from http://prom:9090: {phrase} (text/html answer: not the Prometheus HTTP API)"
+    }
+
+
 async def test_bearer_token_is_read_from_the_file_each_time(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("first\n")
