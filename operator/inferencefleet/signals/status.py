@@ -1,16 +1,16 @@
-"""PoolSignals -> what the operator writes: ``status.signals`` and the MetricsAvailable verdict (pure)."""
+"""PoolSignals -> what the operator writes in ``status.signals`` (pure).
+
+The MetricsAvailable condition is decided by ``planner.controller`` from the same PoolSignals.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from inferencefleet.api.durations import format_duration
 from inferencefleet.api.v1alpha1 import SignalsStatus
 
-from .model import SIGNAL_NAMES, PoolSignals, Sample
+from .model import PoolSignals, Sample
 
 
 def rfc3339(at: float) -> str:
@@ -35,32 +35,3 @@ def signals_status(signals: PoolSignals) -> SignalsStatus:
         itlP99=_duration(signals.itl_p99),
         at=rfc3339(signals.at),
     )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Status, reason and message of the MetricsAvailable condition."""
-
-    status: Literal["True", "False"]
-    reason: str
-    message: str
-
-
-def metrics_available(signals: PoolSignals, required: Iterable[str] = SIGNAL_NAMES) -> Verdict:
-    """MetricsAvailable: True when every ``required`` signal is present; the message names each missing one and why.
-
-    Missing signals outside ``required`` are still named in the message but do not make it False.
-    """
-    missing = signals.missing()
-    needed = [name for name in required if name in missing]
-    listing = "; ".join(f"{name}: {why}" for name, why in missing.items())
-    if not needed:
-        message = f"all required signals present (not available: {listing})" if missing else "all signals present"
-        return Verdict("True", "SignalsPresent", message)
-    if all(missing[name].startswith("query failed") for name in needed):
-        reason = "QueryFailed"
-    elif len(missing) == len(SIGNAL_NAMES):
-        reason = "NoSeries" if all(why.startswith("no series") for why in missing.values()) else "AllSignalsMissing"
-    else:
-        reason = "SignalsMissing"
-    return Verdict("False", reason, f"missing {len(needed)} of the required signals: {listing}")

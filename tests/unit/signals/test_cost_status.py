@@ -1,4 +1,4 @@
-"""Cost from ready GPUs and prices; status.signals and the MetricsAvailable verdict."""
+"""Cost from ready GPUs and prices; status.signals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool
 from inferencefleet.signals.cost import pool_cost
 from inferencefleet.signals.model import SIGNAL_NAMES, PoolSignals, Sample
-from inferencefleet.signals.status import metrics_available, signals_status
+from inferencefleet.signals.status import signals_status
 
 AT = 1_746_100_800.0  # 2025-05-01T12:00:00Z
 
@@ -70,20 +70,3 @@ def test_signals_status_fields() -> None:
         "ttftP99": "812.3ms", "itlP99": "41ms", "at": "2025-05-01T12:00:00Z",
     }
     assert signals_status(signals()).to_wire() == {"at": "2025-05-01T12:00:00Z"}
-
-
-def test_metrics_available_verdicts() -> None:
-    everything = {n: 1.0 for n in SIGNAL_NAMES}
-    assert metrics_available(signals(**everything)).status == "True"
-
-    partial = metrics_available(signals(**{**everything, "itl_p99": "value is NaN (no events in the window)"}))
-    assert (partial.status, partial.reason) == ("False", "SignalsMissing")
-    assert "itl_p99: value is NaN (no events in the window)" in partial.message
-
-    failed = metrics_available(signals(**{**everything, "waiting": "query failed: HTTP 503"}))
-    assert (failed.status, failed.reason) == ("False", "QueryFailed")
-    assert (metrics_available(signals()).status, metrics_available(signals()).reason) == ("False", "NoSeries")
-
-    tolerant = metrics_available(signals(**{**everything, "e2e_p99": "Triton exports no e2e"}),
-                                 required=("request_rate", "ttft_p99"))
-    assert tolerant.status == "True" and "e2e_p99: Triton exports no e2e" in tolerant.message
