@@ -20,9 +20,10 @@ print every pool's signals; a missing signal is shown with the reason.
 
 -o json prints the SignalsSnapshot document: {"at": <unix time>, "pools": [{"namespace", "pool",
 "at", and per signal (request_rate, prompt_tokens_per_second, output_tokens_per_second, running,
-waiting, kv_cache_usage, ttft_p50, ttft_p99, itl_p50, itl_p99, e2e_p99, ready_replicas) an object
-{"value": float|null, "at": unix time|null, "missing": reason|null}}]}. Rates are per second,
-latencies in seconds, kv_cache_usage 0..1. This is the input format of `inferencefleet plan --signals`.
+waiting, kv_cache_usage, ttft_p50, ttft_p99, itl_p50, itl_p99, e2e_p99, ready_replicas, and the
+optional DCGM accounting signals gpu_power_watts, gpu_utilization) an object {"value": float|null,
+"at": unix time|null, "missing": reason|null}}]}. Rates are per second, latencies in seconds,
+kv_cache_usage and gpu_utilization 0..1. This is the input format of `inferencefleet plan --signals`.
 """
 
 
@@ -85,13 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _format(name: str, sample: Sample) -> str:
-    """A present value in the signal's unit: latencies as durations, rates per second, KV use in percent."""
+    """A present value in the signal's unit: latencies as durations, rates per second, KV and GPU use in percent."""
     value = sample.value
     assert value is not None
     if name.startswith(("ttft", "itl", "e2e")):
         return format_duration(round(value, 4))
-    if name == "kv_cache_usage":
+    if name in ("kv_cache_usage", "gpu_utilization"):
         return f"{value:.1%}"
+    if name == "gpu_power_watts":
+        return f"{value:.0f} W"
     if name.endswith(("_rate", "_per_second")):
         return f"{value:.4g}/s"
     return f"{value:g}"
@@ -102,7 +105,7 @@ def _print_table(snapshot: SignalsSnapshot) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from inferencefleet.signals.model import SIGNAL_NAMES
+    from inferencefleet.signals.model import ACCOUNTING_NAMES, SIGNAL_NAMES
     from inferencefleet.signals.status import rfc3339
 
     console = Console(width=max(Console().width, 120))
@@ -113,7 +116,7 @@ def _print_table(snapshot: SignalsSnapshot) -> None:
     for column in ("NAMESPACE", "POOL", "SIGNAL", "VALUE", "AT / MISSING BECAUSE"):
         table.add_column(column, overflow="fold")
     for pool in snapshot.pools:
-        for index, name in enumerate(SIGNAL_NAMES):
+        for index, name in enumerate((*SIGNAL_NAMES, *ACCOUNTING_NAMES)):
             sample = pool.sample(name)
             ident = (pool.namespace, pool.pool) if index == 0 else ("", "")
             if sample.ok:

@@ -78,7 +78,7 @@ def _sample(signal: Signal, values: dict[PoolKey, Series] | QueryFailed, pool: P
     if found is not None:
         return Sample.of(found.value, scraped if scraped is not None else found.at)
     unavailable = signal.reason_unavailable(engine) if engine else None
-    return Sample.absent(unavailable or "no series for this pool (not scraped, or no samples in the window)")
+    return Sample.absent(unavailable or signal.no_series)
 
 
 def build_snapshot(

@@ -28,7 +28,11 @@ SIGNAL_NAMES: tuple[str, ...] = (
     "e2e_p99",
     "ready_replicas",
 )
-"""Every signal, in the order tables print them. Latencies are in seconds, rates per second."""
+"""Every scaling signal, in the order tables print them. Latencies are in seconds, rates per second."""
+
+ACCOUNTING_NAMES: tuple[str, ...] = ("gpu_power_watts", "gpu_utilization")
+"""Optional DCGM signals for cost and power accounting, never for scaling: watts summed over the
+pool's GPUs, utilisation 0..1 averaged over them. Their absence does not count as missing."""
 
 
 class Sample(BaseModel):
@@ -82,19 +86,21 @@ class PoolSignals(BaseModel):
     itl_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     e2e_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     ready_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    gpu_power_watts: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    gpu_utilization: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
 
     @property
     def key(self) -> PoolKey:
         return (self.namespace, self.pool)
 
     def sample(self, name: str) -> Sample:
-        """The sample called ``name`` (one of SIGNAL_NAMES)."""
+        """The sample called ``name`` (one of SIGNAL_NAMES or ACCOUNTING_NAMES)."""
         value = getattr(self, name)
         assert isinstance(value, Sample)
         return value
 
     def missing(self) -> dict[str, str]:
-        """Signal name -> reason for every missing signal."""
+        """Signal name -> reason for every missing scaling signal (accounting signals are optional)."""
         return {n: s.missing or "missing" for n in SIGNAL_NAMES if not (s := self.sample(n)).ok}
 
 
@@ -113,5 +119,5 @@ class SignalsSnapshot(BaseModel):
             if signals.key == (namespace, name):
                 return signals
         return PoolSignals(namespace=namespace, pool=name, at=self.at, **{
-            n: Sample.absent("no series for this pool") for n in SIGNAL_NAMES
+            n: Sample.absent("no series for this pool") for n in (*SIGNAL_NAMES, *ACCOUNTING_NAMES)
         })

@@ -5,6 +5,10 @@ old names, ``vllm:`` and the ``vllm_`` escaping of prometheus_client >= 0.23) ar
 per-series ``or``, so a pod exporting two spellings counts once and a pool in a rolling upgrade
 counts every pod. Across engines, ``or on(namespace, inferencefleet_io_pool)`` lets exactly one
 engine answer per pool; its name is added as the ``inferencefleet_engine`` label.
+
+DCGM GPU series (accounting only) carry ``namespace`` and ``pod`` (dcgm-exporter's Kubernetes pod
+mapper, scraped with ``honorLabels``) but no pool label: they are joined to pools through the pods
+of the pool's scrape targets (``up``), so only GPUs of scraped pods (LWS leaders, not workers) count.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Source:
     matchers: str = ""
     scale: float = 1.0
     """Factor to the signal's unit, e.g. 0.001 for a histogram in milliseconds."""
+    by_pod: bool = False
+    """The series have ``pod`` but no pool label (DCGM): joined to pools through their targets' pods."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Signal:
     quantile: float | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     """Engine -> why it exports nothing for this signal."""
+    no_series: str = "no series for this pool (not scraped, or no samples in the window)"
+    """Why a pool has no value when its engine does export the signal."""
 
     def reason_unavailable(self, engine: str) -> str | None:
         """Why ``engine`` cannot provide this signal, or None if it can."""
@@ -67,9 +75,9 @@ def escape(value: str) -> str:
     return f'"{escaped}"'
 
 
-def selector(namespace: str | None = None, extra: str = "") -> str:
-    """Label matchers of pool series, optionally in one namespace (escaped), plus ``extra`` matchers."""
-    parts = [f'{POOL_LABEL}!=""']
+def selector(namespace: str | None = None, extra: str = "", label: str = POOL_LABEL) -> str:
+    """Label matchers of series with a non-empty ``label``, optionally in one namespace (escaped), plus ``extra``."""
+    parts = [f'{label}!=""']
     if namespace is not None:
         parts.append(f"{NAMESPACE_LABEL}={escape(namespace)}")
     if extra:
@@ -82,7 +90,10 @@ def _series(source: Source, suffix: str, namespace: str | None, window: str | No
     terms = []
     for name in source.names:
         for spelled in spellings(name):
-            vector = f"{spelled}{suffix}{selector(namespace, source.matchers)}"
+            vector = f"{spelled}{suffix}{selector(namespace, source.matchers, 'pod' if source.by_pod else POOL_LABEL)}"
+            if source.by_pod:
+                pods = f"group by ({GROUP}, pod) (up{selector(namespace)})"
+                vector = f"({vector} * on({NAMESPACE_LABEL}, pod) group_left({POOL_LABEL}) {pods})"
             terms.append(f"rate({vector}[{window}])" if window else vector)
     return " or ".join(terms)
 
@@ -123,10 +134,12 @@ def freshness_query(namespace: str | None = None) -> str:
 NO_TOKENS = "Triton exports no token counters (trtllm-serve does)"
 NO_ITL = "Triton exports no inter-token latency histogram (trtllm-serve does)"
 NO_E2E = "Triton exports request latency only as per-pod summaries, which do not aggregate to a pool quantile"
+NO_DCGM = ("no DCGM series for this pool's pods (optional: dcgm-exporter with its Kubernetes pod mapper, "
+           "scraped with honorLabels)")
 
 
 def signals(quantiles: tuple[float, float] = (0.5, 0.99)) -> tuple[Signal, ...]:
-    """Every signal of ``SIGNAL_NAMES``, in that order; ``quantiles`` are the (p50, p99) levels."""
+    """Every signal of ``SIGNAL_NAMES`` then ``ACCOUNTING_NAMES``, in that order; ``quantiles`` are the (p50, p99) levels."""
     p50, p99 = quantiles
     for level in quantiles:
         if not 0 < level < 1:
@@ -179,4 +192,8 @@ def signals(quantiles: tuple[float, float] = (0.5, 0.99)) -> tuple[Signal, ...]:
         Signal("itl_p99", "quantile", itl, quantile=p99, unavailable={"triton": NO_ITL}),
         Signal("e2e_p99", "quantile", e2e, quantile=p99, unavailable={"triton": NO_E2E}),
         Signal("ready_replicas", "targets", (Source(None, ("up",)),)),
+        Signal("gpu_power_watts", "sum", (Source(None, ("DCGM_FI_DEV_POWER_USAGE",), by_pod=True),),
+               no_series=NO_DCGM),
+        Signal("gpu_utilization", "avg", (Source(None, ("DCGM_FI_DEV_GPU_UTIL",), scale=0.01, by_pod=True),),
+               no_series=NO_DCGM),
     )

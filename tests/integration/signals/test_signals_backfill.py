@@ -3,7 +3,9 @@
 History: 10 minutes, one sample every 10 s, ending at END. Four pools: serving/llama-8b (vLLM, new
 names, two pods; pod 0 also exports the deprecated gpu_cache_usage_perc with a different value),
 serving/mixtral (trtllm-serve, one ready pod and one down target), batch/llama-old (vLLM old
-names, idle for the last 2 minutes) and serving/triton-llm (Triton). Counters grow linearly and the
+names, idle for the last 2 minutes) and serving/triton-llm (Triton); DCGM GPU gauges for the pods of
+llama-8b and mixtral, and a pool in a namespace spelled with a quote, a backslash, braces and a
+newline (escaping). Counters grow linearly and the
 1 m window holds exactly 7 samples 60 s apart, so rate() = increment per 10 s / 10 without
 extrapolation. Histogram observations fall in one or two buckets, so histogram_quantile is a
 linear interpolation inside a known bucket: lower + (upper - lower) x (rank within bucket).
@@ -30,6 +32,8 @@ ITL_EDGES = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
 E2E_EDGES = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
              480.0, 960.0, 1920.0, 7680.0)
 TRITON_MS_EDGES = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+ODD = 'we"ird\\ns{a="b"}\nx'
+"""A namespace no PromQL string may be spliced with."""
 
 
 def labels(namespace: str, pool: str, pod: str, **extra: str) -> dict[str, str]:
@@ -115,6 +119,18 @@ def history(end: int) -> list[Point]:
     points += histogram("nv_inference_first_response_histogram_ms", lbl, TRITON_MS_EDGES, {200.0: 10}, times, end)
     points += gauge("up", lbl, 1, times)
 
+    # DCGM (dcgm-exporter's pod mapper): no pool label, joined to pools through the targets' pods.
+    for pod, gpu, watts, util in (("llama-8b-0", "0", 300, 80), ("llama-8b-1", "1", 250, 60),
+                                  ("mixtral-0", "2", 400, 90), ("mixtral-0", "3", 420, 70),
+                                  ("training-0", "4", 700, 100), ("", "5", 60, 0)):
+        lbl = {"namespace": "serving", "pod": pod, "gpu": gpu, "modelName": "NVIDIA H100 80GB HBM3"}
+        points += gauge("DCGM_FI_DEV_POWER_USAGE", lbl, watts, times)
+        points += gauge("DCGM_FI_DEV_GPU_UTIL", lbl, util, times)
+
+    lbl = labels(ODD, "odd", "odd-0", model_name="llama")
+    points += gauge("vllm:num_requests_running", lbl, 1, times)
+    points += gauge("up", lbl, 1, times)
+
     # Series of something that is not a pool: never reported.
     points += gauge("vllm:num_requests_running", {"namespace": "serving", "pod": "stray"}, 99, times)
     points += gauge("up", {"namespace": "serving", "pod": "stray"}, 1, times)
@@ -145,6 +161,7 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
 
     assert [p.key for p in snapshot.pools] == [
         ("batch", "llama-old"), ("serving", "llama-8b"), ("serving", "mixtral"), ("serving", "triton-llm"),
+        (ODD, "odd"),
     ]
     assert values(snapshot.for_pool("serving", "llama-8b")) == pytest.approx({
         "request_rate": (5 + 1 + 4 + 0) / 10,          # 1.0 requests/s over both pods and reasons
@@ -208,6 +225,14 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
     assert all(why.startswith("Triton exports") for why in triton.missing().values())
     assert snapshot.for_pool("serving", "llama-8b").running.at == at  # stamped with the last scrape
 
+    llama, mixtral = snapshot.for_pool("serving", "llama-8b"), snapshot.for_pool("serving", "mixtral")
+    assert llama.gpu_power_watts.value == pytest.approx(300 + 250)      # training-0 and the idle GPU not counted
+    assert llama.gpu_utilization.value == pytest.approx((0.8 + 0.6) / 2)
+    assert mixtral.gpu_power_watts.value == pytest.approx(400 + 420)    # both GPUs of the TP2 pod
+    assert mixtral.gpu_utilization.value == pytest.approx((0.9 + 0.7) / 2)
+    assert (triton.gpu_power_watts.missing or "").startswith("no DCGM series for this pool's pods")
+    assert "gpu_power_watts" not in triton.missing(), "accounting signals are optional"
+
 
 async def test_idle_pool_has_zero_rates_and_missing_latencies_not_zero(backfilled: tuple[str, int]) -> None:
     url, end = backfilled
@@ -235,6 +260,9 @@ async def test_namespace_filter_and_hostile_namespace(backfilled: tuple[str, int
     hostile = PrometheusSource(url, namespace='batch"} or vllm:num_requests_running{namespace=~".*')
     results = await hostile.query_all(end - 120)
     assert all(result == [] for result in results.values()), "escaped: a valid query matching nothing"
+    odd = await PrometheusSource(url, namespace=ODD).snapshot(now=end - 120)
+    assert [p.key for p in odd.pools] == [(ODD, "odd")]
+    assert (odd.pools[0].running.value, odd.pools[0].ready_replicas.value) == (1, 1)
 
 
 async def test_requested_pools_without_series_are_missing_and_failures_do_not_crash(
@@ -281,6 +309,7 @@ def test_command_json_is_a_snapshot_and_table_shows_reasons(
     snapshot = SignalsSnapshot.model_validate_json(capsys.readouterr().out)
     assert [p.key for p in snapshot.pools] == [
         ("batch", "llama-old"), ("serving", "llama-8b"), ("serving", "mixtral"), ("serving", "triton-llm"),
+        (ODD, "odd"),
     ]
     assert snapshot.for_pool("serving", "mixtral").running.value == 7
 

@@ -7,11 +7,11 @@ import re
 import pytest
 
 from inferencefleet.signals import promql
-from inferencefleet.signals.model import SIGNAL_NAMES
+from inferencefleet.signals.model import ACCOUNTING_NAMES, SIGNAL_NAMES
 
 
 def test_one_template_per_signal_in_order() -> None:
-    assert tuple(s.name for s in promql.signals()) == SIGNAL_NAMES
+    assert tuple(s.name for s in promql.signals()) == (*SIGNAL_NAMES, *ACCOUNTING_NAMES)
 
 
 def test_every_query_groups_by_namespace_and_pool_and_names_no_pool() -> None:
@@ -79,3 +79,4 @@ def test_triton_reasons() -> None:
     assert by_name["ready_replicas"].reason_unavailable("triton") is None
     assert "token counters" in (by_name["output_tokens_per_second"].reason_unavailable("triton") or "")
     assert by_name["itl_p99"].reason_unavailable("sglang") == "sglang exports no metric for itl_p99"
+
