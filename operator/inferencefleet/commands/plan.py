@@ -26,7 +26,8 @@ formats:
                  Without it every pool is taken to run its ready_replicas signal (else replicas.min),
                  all ready, with batching.maxNumSeqs.max.
   STATE.json     the planner's memory between ticks, as written by --state-out.
-exit status: 0 ok, 2 bad input.
+exit status: 0 ok, 2 bad input (a file that cannot be read or parsed, or a pool governed by --quota
+whose tier or GPU type that FleetQuota does not list).
 """
 
 
@@ -65,12 +66,31 @@ def _signals(path: str) -> Any:
 
     from ..signals.model import SignalsSnapshot
 
+    text = _read(path, "signals")
     try:
-        return SignalsSnapshot.model_validate_json(_read(path, "signals"))
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"--signals {path}: malformed JSON: {error.msg} at line {error.lineno}") from None
+    try:
+        return SignalsSnapshot.model_validate_json(text)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"]) or "document"
         raise UserError(f"--signals {path}: {where}: {first['msg']} (expected `signals -o json` output)") from None
+
+
+def _check_quota(pools: Sequence[Any], quota: Any, path: str) -> None:
+    """Every pool the quota governs must have a tier in it and a priced GPU type."""
+    from ..planner.quota import ungovernable
+
+    problems = [
+        f"pool {pool.metadata.namespace or 'default'}/{pool.metadata.name}: {problem}"
+        for pool in pools
+        if pool.spec.quotaRef == quota.metadata.name
+        and (problem := ungovernable(quota, pool.spec.tier, pool.spec.topology.gpu.type))
+    ]
+    if problems:
+        raise UserError(f"--quota {path}: {'; '.join(problems)}")
 
 
 _OBSERVED_FIELDS = {"namespace", "name", "replicas", "readyReplicas", "maxNumSeqs", "startingSince"}
@@ -124,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
 
     pools = load_pools(args.filename)
     quota = load_quota(args.quota) if args.quota else None
+    if quota is not None:
+        _check_quota(pools, quota, args.quota)
     snapshot = _signals(args.signals)
     observed = _observed(args.observed) if args.observed else {}
     for pool in pools:

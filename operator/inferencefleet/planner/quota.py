@@ -128,6 +128,17 @@ class _Ledger:
         return found
 
 
+def ungovernable(quota: FleetQuota, tier: str, gpu_type: str) -> str | None:
+    """Why the quota cannot budget a pool of ``tier`` on ``gpu_type`` (unknown tier, unpriced GPU), or None."""
+    spec = quota.spec
+    if spec.tier(tier) is None:
+        return f"tier {tier!r} is not in FleetQuota {quota.metadata.name} (tiers: {', '.join(t.name for t in spec.tiers)})"
+    if spec.price(gpu_type) is None:
+        priced = ", ".join(p.type for p in spec.gpuPrices) or "none"
+        return f"GPU type {gpu_type!r} has no price in FleetQuota {quota.metadata.name} (priced: {priced})"
+    return None
+
+
 def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcome:
     """Grant replicas to every pool within the fleet and tier budgets."""
     ledger = _Ledger(quota)
@@ -138,15 +149,9 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
     for request in sorted(requests, key=lambda r: r.key):
         tier, price = spec.tier(request.tier), spec.price(request.gpu_type)
         if tier is None or price is None:
-            problem = (
-                f"tier {request.tier!r} is not in FleetQuota {quota.metadata.name} "
-                f"(tiers: {', '.join(t.name for t in spec.tiers)})"
-                if tier is None
-                else f"GPU type {request.gpu_type!r} has no price in FleetQuota {quota.metadata.name}"
-            )
             count = request.replicas if request.fixed else min(request.replicas, request.current)
             granted[request.key] = count
-            reasons[request.key] = f"{problem}; holding at {count} replicas"
+            reasons[request.key] = f"{ungovernable(quota, request.tier, request.gpu_type)}; holding at {count} replicas"
             ledger.charge(request.tier if tier else None, count * request.gpus_per_replica,
                           count * request.gpus_per_replica * (price or 0.0))
         elif request.fixed:

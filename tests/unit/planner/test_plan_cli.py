@@ -55,20 +55,56 @@ def test_json_output_and_state_round_trip(tmp_path, capsys):
     assert main(args(tmp_path, "--state", str(state), "--now", "1015")) == 0
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--observed", "MISSING.json"], "--observed MISSING.json: cannot read"),
-    (["--state", "BAD"], "--state BAD: malformed JSON"),
-])
-def test_bad_inputs_are_one_line_errors(tmp_path, capsys, extra, message):
-    for i, value in enumerate(extra):
-        if value == "BAD":
-            bad = tmp_path / "bad.json"
-            bad.write_text("{not json")
-            extra[i] = str(bad)
-            message = message.replace("BAD", str(bad))
-    assert main(args(tmp_path, *extra)) == 2
-    err = capsys.readouterr().err.strip()
+def _pool_with(tmp_path, *replacements):
+    """The 8B example with each (old, new) text replacement applied."""
+    text = Path(POOLS[0]).read_text()
+    for old, new in replacements:
+        text = text.replace(old, new)
+    path = tmp_path / "pool.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUTS = {
+    "missing pool file": (lambda t: ["-f", "NOPE.yaml"], "NOPE.yaml: cannot read"),
+    "missing quota file": (lambda t: ["--quota", "NOPE.yaml"], "NOPE.yaml: cannot read"),
+    "missing signals file": (lambda t: ["--signals", "NOPE.json"], "--signals NOPE.json: cannot read"),
+    "missing observed file": (lambda t: ["--observed", "NOPE.json"], "--observed NOPE.json: cannot read"),
+    "malformed signals": (lambda t: ["--signals", _write(t, "{not json")], "malformed JSON: Expecting property name"),
+    "signals not an object": (lambda t: ["--signals", _write(t, "[1]")], ": document: Input should be an object"),
+    "malformed state": (lambda t: ["--state", _write(t, "{not json")], "malformed JSON"),
+    "tier not in the quota": (
+        lambda t: ["-f", _pool_with(t, ("tier: free", "tier: gold"))],
+        "pool serving/llama3-8b-free: tier 'gold' is not in FleetQuota default (tiers: premium, standard, free)"),
+    "GPU type without a price": (
+        lambda t: ["-f", _pool_with(t, ("type: H100-80GB", "type: L4"))],
+        "pool serving/llama3-8b-free: GPU type 'L4' has no price in FleetQuota default (priced: H100-80GB"),
+}
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "input.json"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys, case):
+    extra, message = BAD_INPUTS[case]
+    base = {"-f": POOLS[0], "--quota": f"{EXAMPLES}/quota.yaml", "--signals": snapshot(tmp_path)}
+    given = extra(tmp_path)
+    base.update(dict(zip(given[::2], given[1::2], strict=True)))
+    assert main(["plan", *(a for item in base.items() for a in item)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
     assert err.startswith("inferencefleet plan: error:") and message in err and "\n" not in err
+    assert captured.out == ""
+
+
+def test_a_pool_of_another_quota_is_not_checked_against_this_one(tmp_path, capsys):
+    other = _pool_with(tmp_path, ("tier: free", "tier: gold"), ("quotaRef: default", "quotaRef: elsewhere"))
+    assert main(["plan", "-f", other, "--quota", f"{EXAMPLES}/quota.yaml", "--signals", snapshot(tmp_path)]) == 0
+    assert "quotaRef 'elsewhere' is not FleetQuota 'default'" in capsys.readouterr().out
 
 
 def test_signals_that_are_not_a_snapshot_are_rejected(tmp_path, capsys):
@@ -84,3 +120,17 @@ def test_observed_rows_are_validated(tmp_path, capsys):
     observed.write_text(json.dumps({"pools": [{"name": "x", "replicas": 1, "readyReplicas": 4}]}))
     assert main(["plan", "-f", POOLS[0], "--signals", snapshot(tmp_path), "--observed", str(observed)]) == 2
     assert "0 <= readyReplicas <= replicas" in capsys.readouterr().err
+
+
+def test_reads_the_document_signals_json_prints(tmp_path, capsys):
+    from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
+
+    printed = SignalsSnapshot(at=1000.0, pools=[PoolSignals(
+        namespace="serving", pool="llama3-8b-free", at=1000.0, request_rate=Sample.of(30.0, 995.0),
+        waiting=Sample.of(0.0, 995.0), running=Sample.of(120.0, 995.0), itl_p99=Sample.of(float("nan"), 995.0),
+    )]).model_dump_json(indent=2)  # what `inferencefleet signals -o json` prints
+    path = tmp_path / "printed.json"
+    path.write_text(printed)
+    assert main(["plan", "-f", POOLS[0], "--signals", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "forecast 30.0 req/s" in out and "SLOMet=Unknown (NoLatencySignals)" in out
