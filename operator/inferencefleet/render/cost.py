@@ -8,8 +8,14 @@ from .errors import RenderError
 
 
 def gpu_price(pool: InferencePool, quota: FleetQuota) -> float:
-    """Dollars per GPU-hour of the pool's GPU type; RenderError if the tier or the price is missing."""
+    """Dollars per GPU-hour of the pool's GPU type; RenderError if the quota, the tier or the price does not fit."""
     spec = quota.spec
+    if pool.spec.quotaRef != quota.metadata.name:
+        raise RenderError(
+            "spec.quotaRef",
+            f"'{pool.spec.quotaRef}' is not FleetQuota '{quota.metadata.name}'; allowed: the FleetQuota the pool "
+            "draws from, the one quotaRef names",
+        )
     if spec.tier(pool.spec.tier) is None:
         raise RenderError(
             "spec.tier",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ..api.v1alpha1 import InferencePool
 from .errors import RenderError
+from .model_source import model_source
 from .options import RenderOptions
 
 Role = Literal["single", "leader", "worker"]
@@ -56,13 +57,16 @@ def inert(value: str) -> str:
 
 
 def flag_name(arg: str) -> str | None:
-    """The normalised name of a command-line flag ('--Max_Num_Seqs=4' -> 'max-num-seqs'), None for values."""
+    """The normalised name of a command-line flag, None for values.
+
+    '--Max_Num_Seqs=4' -> 'max-num-seqs'; vLLM's dotted sub-key '--speculative-config.method' -> 'speculative-config'.
+    """
     if not arg.startswith("-") or arg.lstrip("-")[:1].isdigit():
         return None
     words = arg.lstrip("-").split("=", 1)[0].split()
     if not words:
         return None
-    name = words[0].lower().replace("_", "-")
+    name = words[0].lower().replace("_", "-").split(".", 1)[0]
     return name.removeprefix("no-")
 
 
@@ -79,6 +83,21 @@ def check_extra_args(pool: InferencePool, engine: Engine) -> None:
                 f"{arg.split('=', 1)[0].split()[0]!r} duplicates the managed flag '--{managed}' "
                 f"(set it through the InferencePool spec instead); managed flags for "
                 f"{engine.kind}: {', '.join('--' + f for f in sorted(engine.managed_flags))}",
+            )
+
+
+def check_values_are_not_flags(pool: InferencePool) -> None:
+    """Refuse a model id, path or served name that the engine's argument parser would read as a flag."""
+    model = pool.spec.model
+    values = [("spec.model.name", model.name), ("spec.model.servedName", model.servedName)]
+    if model.uri is not None:
+        values.append(("spec.model.uri", model_source(pool).path))
+    for path, value in values:
+        if value is not None and value.startswith("-"):
+            raise RenderError(
+                path,
+                f"{value!r} starts with '-', so the engine would parse it as a flag; allowed: a model id, path "
+                "or name that does not start with '-'",
             )
 
 

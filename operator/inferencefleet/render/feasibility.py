@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..api.v1alpha1 import InferencePool
-from .engine import Engine
+from .engine import Engine, check_values_are_not_flags
 from .errors import RenderError
 from .options import RenderOptions
 from .trtllm import ENGINE as TRTLLM
@@ -44,6 +44,7 @@ def check_pool(pool: InferencePool, options: RenderOptions) -> Engine:
             f"'{quantization}' is not supported by engine '{engine.kind}'; allowed: "
             f"{', '.join(engine.quantizations)} (or use an engine that supports it)",
         )
+    check_values_are_not_flags(pool)
     engine.check(pool)
     return engine
 

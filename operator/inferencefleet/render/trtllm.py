@@ -27,10 +27,13 @@ KV_CACHE_FRACTION = 0.9
 MANAGED = frozenset(
     {
         "host", "port", "backend", "tp-size", "pp-size", "ep-size", "max-batch-size", "max-num-tokens",
-        "max-seq-len", "served-model-name", "extra-llm-api-options", "config",
-        "kv-cache-free-gpu-memory-fraction",
+        "max-seq-len", "served-model-name", "extra-llm-api-options", "kv-cache-free-gpu-memory-fraction",
+        "kv-cache-dtype",
     }
 )
+ALIASES = {"tensor-parallel-size": "tp-size", "pipeline-parallel-size": "pp-size", "moe-expert-parallel-size": "ep-size",
+           "free-gpu-memory-fraction": "kv-cache-free-gpu-memory-fraction", "config": "extra-llm-api-options"}
+"""Long spellings newer trtllm-serve releases accept for the managed flags."""
 
 # Fixed text: user values never appear in it; they arrive as "$@" (argv) and env vars.
 LEADER_SCRIPT = """set -eu
@@ -173,7 +176,7 @@ ENGINE = Engine(
     metrics_path="/prometheus/metrics",
     quantizations=("none", "awq", "fp8"),
     managed_flags=MANAGED,
-    aliases={},
+    aliases=ALIASES,
     launch=launch,
     config_files=lambda pool: {CONFIG_FILE: options_yaml(pool)},
     check=check,

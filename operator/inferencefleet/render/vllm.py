@@ -63,8 +63,11 @@ def serve_args(pool: InferencePool, max_num_seqs: int, role: Role) -> list[str]:
         "--max-num-batched-tokens", str(spec.batching.maxNumBatchedTokens),
         "--max-model-len", str(spec.model.maxContextTokens),
     ]
-    if spec.model.quantization != "none":
-        args += ["--quantization", spec.model.quantization]
+    if spec.model.quantization == "fp8":
+        # fp8 also quantizes a 16-bit checkpoint online. awq and gptq are checkpoint formats that vLLM
+        # reads from the checkpoint, picking its fastest kernel (Marlin); '--quantization awq' or 'gptq'
+        # would force the slow unfused kernel instead.
+        args += ["--quantization", "fp8"]
     args += ["--kv-cache-dtype", spec.engine.kvCacheDtype]
     args.append("--enable-prefix-caching" if spec.engine.prefixCaching else "--no-enable-prefix-caching")
     if spec.engine.speculative is not None:

@@ -35,7 +35,7 @@ def containers(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 VLLM_FULL = {
-    "model": {"name": "org/moe", "servedName": "chat", "architecture": "moe", "quantization": "awq",
+    "model": {"name": "org/moe", "servedName": "chat", "architecture": "moe", "quantization": "fp8",
               "maxContextTokens": 16384},
     "engine": {"kvCacheDtype": "fp8", "prefixCaching": False,
                "speculative": {"method": "ngram", "numSpeculativeTokens": 5, "promptLookupMax": 3}},
@@ -53,7 +53,7 @@ def test_vllm_single_node_args(make_pool: Callable[..., InferencePool]) -> None:
         "--served-model-name": "chat", "--host": "0.0.0.0", "--port": "8000",
         "--tensor-parallel-size": "2", "--pipeline-parallel-size": "2", "--data-parallel-size": "2",
         "--enable-expert-parallel": None, "--max-num-seqs": "48", "--max-num-batched-tokens": "4096",
-        "--max-model-len": "16384", "--quantization": "awq", "--kv-cache-dtype": "fp8",
+        "--max-model-len": "16384", "--quantization": "fp8", "--kv-cache-dtype": "fp8",
         "--no-enable-prefix-caching": None, "--speculative-config": got["--speculative-config"],
     }
     assert json.loads(got["--speculative-config"] or "") == {
@@ -68,6 +68,13 @@ def test_vllm_defaults_batch_limit_and_extra_args_last(make_pool: Callable[..., 
     assert flags(args)["--enable-prefix-caching"] is None
     assert "--quantization" not in args
     assert args[-2:] == ["--seed", "1"]
+
+
+def test_vllm_leaves_the_kernel_of_awq_and_gptq_checkpoints_to_vllm(make_pool: Callable[..., InferencePool]) -> None:
+    # '--quantization awq' (or 'gptq') would force the slow kernel instead of the Marlin one vLLM picks itself.
+    for quantization in ("awq", "gptq"):
+        args = containers(render_pool(make_pool(spec={"model": {"quantization": quantization}}), replicas=1))["single"]["args"]
+        assert "--quantization" not in args and quantization not in args
 
 
 def test_vllm_draft_and_eagle_speculative_config(make_pool: Callable[..., InferencePool]) -> None:

@@ -31,6 +31,12 @@ CASES: list[tuple[str, dict[str, Any], RenderOptions, str, list[str]]] = [
      "spec.topology.dataParallel", ["nodesPerReplica 2", "dataParallel 1"]),
     ("weights from s3", {"model": {"uri": "s3://bucket/llama"}}, RenderOptions(),
      "spec.model.uri", ["'s3://'", "hf://, pvc://"]),
+    ("model name the engine would parse as a flag", {"model": {"name": "--trust-remote-code"}}, RenderOptions(),
+     "spec.model.name", ["'--trust-remote-code'", "starts with '-'"]),
+    ("hf uri the engine would parse as a flag", {"model": {"uri": "hf://--enforce-eager"}}, RenderOptions(),
+     "spec.model.uri", ["'--enforce-eager'", "starts with '-'"]),
+    ("served name the engine would parse as a flag", {"model": {"servedName": "-x"}}, RenderOptions(),
+     "spec.model.servedName", ["'-x'", "starts with '-'"]),
 ]
 
 DUPLICATES = [
@@ -40,8 +46,14 @@ DUPLICATES = [
     ("vllm", "--no-enable-prefix-caching", "enable-prefix-caching"),
     ("vllm", "--disable-log-stats", "disable-log-stats"),
     ("vllm", "--speculative-config {}", "speculative-config"),
+    ("vllm", "--speculative-config.num_speculative_tokens=2", "speculative-config"),
     ("trtllm", "--tp_size", "tp-size"),
+    ("trtllm", "--tensor_parallel_size=4", "tp-size"),
+    ("trtllm", "--moe_expert_parallel_size", "ep-size"),
+    ("trtllm", "--config", "extra-llm-api-options"),
     ("trtllm", "--kv_cache_free_gpu_memory_fraction=0.5", "kv-cache-free-gpu-memory-fraction"),
+    ("trtllm", "--free_gpu_memory_fraction", "kv-cache-free-gpu-memory-fraction"),
+    ("trtllm", "--kv_cache_dtype", "kv-cache-dtype"),
 ]
 
 
@@ -99,6 +111,8 @@ CLI_CASES = [
      ["gpusPerReplica", "must be equal"]),
     ("GPUs per node above --node-gpus", "  topology: {tensorParallel: 4}\n", ["--node-gpus", "2"],
      ["InferencePool ns/p: spec.topology:", "a node has 2"]),
+    ("quota the pool does not draw from", "  quotaRef: other\n", ["--quota", "QUOTA"],
+     ["spec.quotaRef", "'other' is not FleetQuota 'default'"]),
     ("tier missing from the quota", "", ["--quota", "QUOTA", "--replicas", "2"],
      ["spec.tier", "'free' is not a tier", "allowed: premium, standard"]),
     ("GPU type without a price", "  tier: premium\n  topology: {gpu: {type: L4}}\n", ["--quota", "QUOTA"],

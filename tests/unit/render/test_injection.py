@@ -25,8 +25,8 @@ HOSTILE = [
     "it's \"quoted\"",
     "line1\nline2",
     "$$literal $LWS_GROUP_SIZE ${HOME}",
-    "--flag=value with spaces",
 ]
+FLAG_WITH_SPACES = "--flag=value with spaces"
 ENV = {"HF_TOKEN": "secret-token", "LWS_WORKER_INDEX": "1", "LWS_LEADER_ADDRESS": "p-0.p.ns", "HOME": "/root"}
 
 
@@ -44,12 +44,13 @@ def engine_container(objects: list[dict[str, Any]], role: str = "leader") -> dic
 def test_single_node_argv_is_inert(
     kind: str, hostile: str, make_pool: Callable[..., InferencePool], expand: Callable[[str, dict[str, str]], str]
 ) -> None:
-    pool = make_pool(spec={"model": {"name": hostile}, "engine": {"kind": kind, "extraArgs": [hostile, "--x"]}})
+    pool = make_pool(spec={"model": {"name": hostile},
+                           "engine": {"kind": kind, "extraArgs": [hostile, FLAG_WITH_SPACES]}})
     engine = engine_container(render_pool(pool, replicas=1))
     assert engine["command"] in (["vllm", "serve"], ["trtllm-serve"])  # an executable, never a shell
     argv = [expand(a, ENV) for a in engine["args"]]
     assert argv[0] == hostile
-    assert argv[-2:] == [hostile, "--x"]
+    assert argv[-2:] == [hostile, FLAG_WITH_SPACES]
     assert "secret-token" not in "".join(argv)
 
 
