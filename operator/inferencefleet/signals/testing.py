@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -75,19 +76,28 @@ def backfill(points: Iterable[Point], data_dir: Path) -> None:
 
 
 @contextmanager
-def prometheus(data_dir: Path, config: str = "global: {}\n", ready_within: float = 30.0) -> Iterator[str]:
-    """Run Prometheus on ``data_dir`` with ``config`` (YAML) on a free loopback port; yields its URL."""
+def prometheus(data_dir: Path, config: str = "global: {}\n", ready_within: float = 30.0,
+               tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Run Prometheus on ``data_dir`` with ``config`` (YAML) on a free loopback port; yields its URL.
+
+    With ``tls`` (certificate file, key file) it serves https only.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     config_file = data_dir.parent / f"{data_dir.name}.yml"
     config_file.write_text(config)
+    flags = []
+    if tls is not None:
+        web_file = data_dir.parent / f"{data_dir.name}.web.yml"
+        web_file.write_text(f"tls_server_config: {{cert_file: '{tls[0]}', key_file: '{tls[1]}'}}\n")
+        flags.append(f"--web.config.file={web_file}")
     port = free_port()
     log = (data_dir.parent / f"{data_dir.name}.log").open("w+")
     process = subprocess.Popen(
         [binary("prometheus"), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *flags],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, log, ready_within)
         yield url
@@ -102,12 +112,14 @@ def prometheus(data_dir: Path, config: str = "global: {}\n", ready_within: float
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: IO[str], within: float) -> None:
+    unverified = ssl.create_default_context()  # readiness only: the tests check the certificate themselves
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"prometheus exited with {process.returncode}: {_tail(log)}")
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1, context=unverified) as response:
                 if response.status == 200:
                     return
         except OSError:
