@@ -3,8 +3,9 @@
 Speculative decoding, KV-cache settings and chunked prefill go into an extra LLM-API options
 YAML file (a ConfigMap); sizes and batch limits stay on the command line so that changing them
 changes the pod template. A multi-node group is one MPI world: the leader runs a fixed launch
-script that reads the LeaderWorkerSet environment and passes the engine argv through ``"$@"``
-to ``mpirun``; workers run sshd.
+script that reads the LeaderWorkerSet environment and passes its arguments through ``"$@"`` to
+``mpirun``: ``-x NAME`` for each engine env var (ranks started over ssh do not inherit the pod's
+environment), then ``trtllm-llmapi-launch`` and the engine argv. Workers run sshd.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ while [ "$i" -lt "$LWS_GROUP_SIZE" ]; do
 done
 exec mpirun --allow-run-as-root --bind-to none -np "$INFERENCEFLEET_WORLD_SIZE" -H "$hosts" \\
   -mca plm_rsh_args "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \\
-  -x HF_TOKEN -x HF_HOME trtllm-llmapi-launch "$@"
+  -x HF_TOKEN -x HF_HOME "$@"
 """
 WORKER_SCRIPT = "ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e"
 
@@ -156,7 +157,9 @@ def launch(pool: InferencePool, max_num_seqs: int, role: Role, options: RenderOp
         {"name": "INFERENCEFLEET_GPUS_PER_NODE", "value": str(topology.gpus_per_node)},
         {"name": "INFERENCEFLEET_WORLD_SIZE", "value": str(topology.gpus)},
     ]
-    return Launch(["/bin/sh", "-c", LEADER_SCRIPT, "trtllm-leader"], args, env=env, volumes=volumes, mounts=mounts)
+    forward = [arg for name in sorted(pool.spec.engine.env) for arg in ("-x", inert(name))]
+    return Launch(["/bin/sh", "-c", LEADER_SCRIPT, "trtllm-leader"], [*forward, "trtllm-llmapi-launch", *args],
+                  env=env, volumes=volumes, mounts=mounts)
 
 
 def check(pool: InferencePool) -> None:

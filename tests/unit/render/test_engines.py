@@ -159,7 +159,7 @@ def test_trtllm_multi_node_is_one_mpi_world(make_pool: Callable[..., InferencePo
     roles = containers(render_pool(pool, replicas=1))
     leader, worker = roles["leader"], roles["worker"]
     assert leader["command"][:2] == ["/bin/sh", "-c"] and "mpirun" in leader["command"][2]
-    assert leader["args"][0] == "trtllm-serve" and flags(leader["args"])["--tp_size"] == "16"
+    assert leader["args"][:2] == ["trtllm-llmapi-launch", "trtllm-serve"] and flags(leader["args"])["--tp_size"] == "16"
     env = {e["name"]: e.get("value") for e in leader["env"]}
     assert env["INFERENCEFLEET_WORLD_SIZE"] == "16" and env["INFERENCEFLEET_GPUS_PER_NODE"] == "8"
     assert "sshd" in worker["command"][2] and worker["args"] == []

@@ -81,7 +81,8 @@ def test_trtllm_leader_script_passes_argv_through(
 ) -> None:
     shell = shutil.which("sh")
     assert shell, "needs a POSIX sh (Debian package 'dash')"
-    pool = make_pool(spec={"model": {"name": hostile}, "engine": {"kind": "trtllm", "extraArgs": [hostile]},
+    pool = make_pool(spec={"model": {"name": hostile},
+                           "engine": {"kind": "trtllm", "extraArgs": [hostile], "env": {"NCCL_IB_HCA": "mlx5"}},
                            "topology": {"tensorParallel": 16, "nodesPerReplica": 2}})
     leader = engine_container(render_pool(pool, replicas=1), "leader")
     record = tmp_path / "argv"
@@ -91,10 +92,13 @@ def test_trtllm_leader_script_passes_argv_through(
     argv = [expand(a, env) for a in leader["command"] + leader["args"]]
     subprocess.run(argv, env=env, cwd=tmp_path, check=True, timeout=30)
     mpirun_argv = record.read_bytes().decode().split("\0")[:-1]
-    engine_argv = [expand(a, env) for a in leader["args"]]
-    assert mpirun_argv[-len(engine_argv) - 1 :] == ["trtllm-llmapi-launch", *engine_argv]
+    leader_argv = [expand(a, env) for a in leader["args"]]
+    assert mpirun_argv[-len(leader_argv) :] == leader_argv
     assert mpirun_argv[mpirun_argv.index("-H") + 1] == "p-0.p.ns:8,p-0-1.p.ns:8"
     assert mpirun_argv[mpirun_argv.index("-np") + 1] == "16"
-    assert engine_argv[1] == hostile and engine_argv[-1] == hostile
+    launch_at = mpirun_argv.index("trtllm-llmapi-launch")
+    assert mpirun_argv[launch_at - 2 : launch_at] == ["-x", "NCCL_IB_HCA"]  # ranks started over ssh get the pod env
+    engine_argv = mpirun_argv[launch_at + 1 :]
+    assert engine_argv[0] == "trtllm-serve" and engine_argv[1] == hostile and engine_argv[-1] == hostile
     assert not (tmp_path / "PWNED").exists() and not Path("/tmp/PWNED").exists()
     assert hostile not in leader["command"][2]  # the script text is fixed
