@@ -4,10 +4,11 @@ Recommended value: the largest batch in [maxNumSeqs.min, maxNumSeqs.max] whose p
 meets the SLO x margin, rounded down to a multiple of 8 (vLLM captures CUDA graphs at multiples
 of 8). Fixed mode runs maxNumSeqs.max. Adaptive mode changes the running value only when
 * the value is outside the spec range (the spec changed), or
-* it moves by at least MIN_STEP (25%) and either the current value is predicted to break the ITL
-  SLO, or the replicas it saves over AMORTIZATION_S outweigh a rollout (every replica restarts
-  and serves nothing for a cold start), and
-* no rollout happened in the last cooldown (hysteresis), unless the SLO is predicted broken.
+* the demand signals are present (no restart on missing or stale signals), it moves by at least
+  MIN_STEP (25%), and either the current value is predicted to break the ITL SLO, or the replicas
+  it saves over AMORTIZATION_S outweigh a rollout (every replica restarts and serves nothing for
+  a cold start) and no rollout happened in the last cooldown (hysteresis).
+Every change and every kept difference from the recommendation carries its reason.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ class BatchingChoice:
     record: DecisionRecord | None
 
 
-def recommended_max_num_seqs(spec: InferencePoolSpec, model: ReplicaModel) -> int:
-    """Largest batch in the spec range predicted to meet the ITL SLO with margin (the minimum if none)."""
+def recommended_max_num_seqs(spec: InferencePoolSpec, model: ReplicaModel) -> tuple[int, str | None]:
+    """Largest batch in the spec range predicted to meet the ITL SLO with margin (the minimum if none),
+    and why the SLO is unattainable at any batch, if so."""
     bounds = spec.batching.maxNumSeqs
-    best, _ = itl_batch(model, spec.autoscaling.slo.itlP99, bounds.max)
+    best, unattainable = itl_batch(model, spec.autoscaling.slo.itlP99, bounds.max)
     rounded = best // GRAPH_STEP * GRAPH_STEP if best >= GRAPH_STEP else best
-    return min(bounds.max, max(bounds.min, rounded))
+    return min(bounds.max, max(bounds.min, rounded)), unattainable
 
 
 def choose_max_num_seqs(
@@ -55,11 +57,18 @@ def choose_max_num_seqs(
     last_rollout: float | None,
     now: float,
 ) -> BatchingChoice:
-    """The batching decision for one pool. ``running`` is the value the pods run (None: no pods)."""
-    recommended = recommended_max_num_seqs(spec, model)
+    """The batching decision for one pool. ``running`` is the value the pods run (None: no pods).
+
+    ``demand`` None means the signals are missing: then only a spec change (a running value outside
+    the spec range, or Fixed mode's maximum) restarts pods.
+    """
+    recommended, unattainable = recommended_max_num_seqs(spec, model)
     bounds = spec.batching.maxNumSeqs
     if spec.batching.mode == "Fixed":
-        return BatchingChoice(bounds.max, recommended, running is not None and running != bounds.max, None)
+        if running is None or running == bounds.max:
+            return BatchingChoice(bounds.max, recommended, False, None)
+        return _rollout(running, bounds.max, recommended,
+                        f"max-num-seqs {running} -> {bounds.max}: batching.mode Fixed runs batching.maxNumSeqs.max")
     if running is None or replicas == 0:
         record = DecisionRecord("SetMaxNumSeqs", running, recommended,
                                 f"max-num-seqs {recommended}: no running pods, so no restart is needed")
@@ -67,31 +76,38 @@ def choose_max_num_seqs(
     if running == recommended:
         return BatchingChoice(running, recommended, False, None)
     slo = spec.autoscaling.slo
-    _, unattainable = itl_batch(model, slo.itlP99, bounds.max)
     itl_now = model.decode_step(running) if unattainable else model.itl_p99(running)
     broken = itl_now > slo.itlP99
     prefix = f"max-num-seqs {running} -> {recommended}"
     if not bounds.min <= running <= bounds.max:
         why = f"{prefix}: {running} is outside batching.maxNumSeqs [{bounds.min}, {bounds.max}]"
-        return _rollout(running, recommended, why)
+        return _rollout(running, recommended, recommended, why)
+    if demand is None:
+        return _keep(running, recommended, "signals missing: no restart without them")
     if abs(recommended - running) / running < MIN_STEP:
         return _keep(running, recommended, f"a {abs(recommended - running) / running:.0%} move is below the "
                                            f"{MIN_STEP:.0%} step worth a restart")
     if broken:
-        return _rollout(running, recommended, f"{prefix}: predicted ITL p99 {itl_now * 1e3:.0f}ms at {running} breaks "
-                                     f"the {slo.itlP99 * 1e3:.0f}ms SLO")
+        return _rollout(running, recommended, recommended,
+                        f"{prefix}: predicted ITL p99 {itl_now * 1e3:.0f}ms at {running} breaks "
+                        f"the {slo.itlP99 * 1e3:.0f}ms SLO")
     cooldown = max(COOLDOWN_S, 10 * cold_start)
     if last_rollout is not None and now - last_rollout < cooldown:
         return _keep(running, recommended, f"last rollout {now - last_rollout:.0f}s ago, within the "
                                            f"{cooldown:.0f}s cooldown")
     saved = _replicas_needed(model, running, demand, spec) - _replicas_needed(model, recommended, demand, spec)
+    if saved <= 0:
+        return _keep(running, recommended, f"{recommended} saves no replicas at {demand:.1f} req/s and "
+                                           f"{running} meets the {slo.itlP99 * 1e3:.0f}ms ITL SLO "
+                                           f"(predicted p99 {itl_now * 1e3:.0f}ms)")
     gain = saved * AMORTIZATION_S
     cost = replicas * cold_start
     if gain <= cost:
         return _keep(running, recommended, f"saves {saved} replicas ({gain:.0f} replica-s per hour), less than "
                                            f"a rollout costs ({replicas} x {cold_start:.0f}s cold start)")
-    return _rollout(running, recommended, f"{prefix}: saves {saved} replicas ({gain:.0f} replica-s per hour) for a "
-                                 f"rollout of {replicas} x {cold_start:.0f}s cold start")
+    return _rollout(running, recommended, recommended,
+                    f"{prefix}: saves {saved} replicas ({gain:.0f} replica-s per hour) for a "
+                    f"rollout of {replicas} x {cold_start:.0f}s cold start")
 
 
 def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec) -> int:
@@ -102,8 +118,8 @@ def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | Non
     return math.ceil(demand / (capacity.rate * spec.autoscaling.behavior.targetUtilization))
 
 
-def _rollout(running: int, value: int, reason: str) -> BatchingChoice:
-    return BatchingChoice(value, value, True, DecisionRecord("SetMaxNumSeqs", running, value, reason))
+def _rollout(running: int, value: int, recommended: int, reason: str) -> BatchingChoice:
+    return BatchingChoice(value, recommended, True, DecisionRecord("SetMaxNumSeqs", running, value, reason))
 
 
 def _keep(running: int, recommended: int, why: str) -> BatchingChoice:
