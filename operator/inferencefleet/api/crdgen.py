@@ -226,7 +226,8 @@ def openapi_schema(model: type[BaseModel]) -> Schema:
         "type": "string",
         "description": "Kind is a string value representing the REST resource.",
     }
-    props["metadata"] = {"type": "object"}
+    # The API server owns ObjectMeta; a CRD may only restrict metadata.name (and generateName).
+    props["metadata"] = {"type": "object", "properties": {"name": props["metadata"]["properties"]["name"]}}
     schema["required"] = [
         r for r in schema.get("required", []) if r not in ("apiVersion", "kind", "metadata")
     ]

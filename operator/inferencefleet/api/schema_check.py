@@ -97,7 +97,9 @@ class SchemaChecker:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self._validator = _Validator(_draft2020(schema))
+        draft = _draft2020(schema)
+        draft.get("properties", {}).get("metadata", {}).pop("additionalProperties", None)  # ObjectMeta: the API server's
+        self._validator = _Validator(draft)
 
     def check(self, obj: Any) -> list[Finding]:
         """Every problem with ``obj``, sorted by path; empty when the API server would accept it."""

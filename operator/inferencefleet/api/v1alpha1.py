@@ -21,6 +21,7 @@ VERSION = "v1alpha1"
 API_VERSION: Final = "inferencefleet.io/v1alpha1"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
 Percent = Annotated[float, Field(ge=0, le=1)]
@@ -551,9 +552,17 @@ class ObjectMeta(ApiModel):
     model_config = ApiModel.model_config | {"extra": "allow"}
 
     name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    """Object name: a DNS subdomain (at most 253 lower-case letters, digits, '-' or '.')."""
     namespace: str | None = Field(default=None, max_length=63)
     generation: int | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PoolMeta(ObjectMeta):
+    """The metadata fields this API reads; a pool's name also names its Service and labels its pods."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_1035_LABEL)
+    """A DNS-1035 label (at most 63 of a-z, 0-9, '-'; starting with a letter): it names the pool's Service."""
 
 
 class InferencePool(ApiModel):
@@ -561,7 +570,7 @@ class InferencePool(ApiModel):
 
     apiVersion: Literal["inferencefleet.io/v1alpha1"] = API_VERSION
     kind: Literal["InferencePool"] = "InferencePool"
-    metadata: ObjectMeta
+    metadata: PoolMeta
     spec: InferencePoolSpec
     status: InferencePoolStatus | None = None
 

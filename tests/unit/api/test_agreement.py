@@ -103,6 +103,11 @@ POOL_MUTATIONS: list[tuple[str, Any, bool]] = [
     (S + "capacity", {"kvCacheTokens": 0}, False),
     (S + "quotaRef", "Default", False),
     ("spec.model", None, False),
+    ("metadata.name", "a" + "-b" * 31, True),
+    ("metadata.name", "a" * 64, False),
+    ("metadata.name", "llama3.1-8b", False),
+    ("metadata.name", "8b-llama", False),
+    ("metadata.labels", {"team": "search"}, True),
     (
         "status",
         {
@@ -211,6 +216,8 @@ QUOTA_MUTATIONS: list[tuple[str, Any, bool]] = [
     (S + "limits", {"gpus": -1}, False),
     (S + "limits", {}, True),
     (S + "tiers", [], False),
+    ("metadata.name", "fleet.default", True),
+    ("metadata.name", "Default", False),
 ]
 
 
