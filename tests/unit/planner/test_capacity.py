@@ -1,11 +1,16 @@
-"""Capacity profiles: calibration fits, profile choice, GPU and fp8 effects, overrides."""
+"""Capacity profiles (calibration fits, profile choice, GPU and fp8 effects, overrides), the SLO capacity
+derived from them (concurrency within the ITL SLO, arrival rate within the TTFT SLO) and its online correction."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from inferencefleet.errors import UserError
 from inferencefleet.planner.capacity import profile_for
+from inferencefleet.planner.correction import corrected
+from inferencefleet.planner.slo import ITL_MARGIN, Correction, ReplicaModel, Workload, slo_capacity
 
 # (pool spec extras, batch, measured step ms at ctx 2048, tolerance) from shared/calibration/h100-measured:
 # README "TPOT vs batch" (dense 8B fused) and "Tensor- and expert-parallel shards" (step fused).
@@ -25,6 +30,16 @@ CALIBRATION = [
 def test_step_time_matches_h100_measurements(make_pool, extra, batch, measured_ms, tolerance):
     profile = profile_for(make_pool(**extra).spec)
     assert profile.step_time(batch, batch * 2048) * 1e3 == pytest.approx(measured_ms, rel=tolerance)
+
+
+# (pool spec extras, prompt tokens, measured prefill ms): README "Prefill" (dense 8B, one sequence) and
+# "Prefill, one sequence" of the TP/EP shards (step = compute + comm est).
+PREFILL = [({}, 1024, 28.2), ({}, 2048, 56.2), ({}, 4096, 115.2), (LLAMA_70B, 2048, 159.5), (MIXTRAL, 2048, 82.6)]
+
+
+@pytest.mark.parametrize(("extra", "tokens", "measured_ms"), PREFILL)
+def test_prefill_time_matches_h100_measurements(make_pool, extra, tokens, measured_ms):
+    assert profile_for(make_pool(**extra).spec).prefill_time(tokens) * 1e3 == pytest.approx(measured_ms, rel=0.05)
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -110,3 +125,68 @@ def test_prefill_chunk_adds_only_what_exceeds_the_weight_pass(make_pool):
     assert profile.step_time(32, 32 * 1024, 50) == pytest.approx(decode)
     assert profile.step_time(32, 32 * 1024, 4096) == pytest.approx(
         decode + 4096 / profile.prefill_tokens_per_s - profile.decode_base_s)
+
+
+def _model(make_pool, chunk=512, correction=None, **extra):
+    spec = make_pool(batching={"maxNumBatchedTokens": chunk}, **extra).spec
+    return ReplicaModel(profile_for(spec), correction or Correction(), Workload(1024, 256), chunk)
+
+
+SHAPES = {"8B": {}, "70B TP4": LLAMA_70B, "Mixtral TP2+EP2": MIXTRAL}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(("itl", "ttft"), [(0.04, 1.0), (0.06, 2.0), (0.1, 5.0)])
+def test_concurrency_is_the_largest_batch_meeting_the_itl_slo_with_margin(make_pool, shape, itl, ttft):
+    model = _model(make_pool, **SHAPES[shape])
+    capacity = slo_capacity(model, 512, itl, ttft)
+    assert capacity.problem is None
+    assert capacity.itl_p99 == model.itl_p99(capacity.batch) <= itl * ITL_MARGIN
+    limit = min(512, model.kv_batch_limit())
+    assert capacity.batch == limit or model.itl_p99(capacity.batch + 1) > itl * ITL_MARGIN
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("ttft", [0.5, 1.0, 2.0, 5.0])
+def test_arrival_rate_is_the_rate_whose_predicted_p99_ttft_meets_the_slo(make_pool, shape, ttft):
+    model = _model(make_pool, **SHAPES[shape])
+    capacity = slo_capacity(model, 256, 0.1, ttft)
+    assert capacity.problem is None and capacity.rate > 0
+    assert model.ttft_p99(capacity.rate, capacity.batch) == pytest.approx(ttft, rel=1e-6)
+    above = model.ttft_p99(capacity.rate * 1.05, capacity.batch)
+    assert above is None or above > ttft
+    decode_cost = model.workload.output_tokens * model.decode_step(capacity.batch) / capacity.batch
+    assert capacity.rate < 1 / (decode_cost + model.prefill_service())  # below the throughput bound
+
+
+def test_a_looser_ttft_slo_serves_more_requests_per_replica_up_to_the_throughput_bound(make_pool):
+    model = _model(make_pool)
+    rates = [slo_capacity(model, 256, 0.1, ttft).rate for ttft in (0.3, 0.5, 1.0, 2.0, 10.0, 100.0)]
+    assert rates == sorted(rates) and len(set(rates)) == len(rates)
+    batch = slo_capacity(model, 256, 0.1, 100.0).batch
+    bound = 1 / (model.workload.output_tokens * model.decode_step(batch) / batch + model.prefill_service())
+    assert rates[-1] == pytest.approx(bound, rel=0.02)
+
+
+def test_an_unattainable_ttft_slo_is_reported_with_the_prefill_time(make_pool):
+    capacity = slo_capacity(_model(make_pool), 256, 0.1, 0.03)
+    assert capacity.problem is not None and "TTFT p99 30ms is unattainable: a 1024-token prompt needs 29ms" \
+        in capacity.problem
+    assert capacity.rate > 0  # still sized on throughput, so adding replicas keeps helping
+
+
+@pytest.mark.parametrize("engine", [(1.4, 1.0), (1.0, 1.8), (1.4, 1.8), (0.7, 0.8)])
+def test_online_correction_converges_to_the_engine_it_observes(make_pool, engine):
+    """Observed p99 ITL and TTFT from an engine slower (or faster) than the profile by known factors.
+
+    256-token chunks: a step's prefill chunk fits in the weight pass, so ITL measures the step alone
+    (with bigger chunks ITL mixes both factors; see the audit report).
+    """
+    truth = _model(make_pool, chunk=256, correction=Correction(*engine))
+    model = _model(make_pool, chunk=256)
+    batch, rate = 48, 5.0
+    itl, ttft = truth.itl_p99(batch), truth.ttft_p99(rate, batch)
+    for _ in range(40):
+        model = replace(model, correction=corrected(model, itl, ttft, batch, rate))
+    assert (model.correction.step, model.correction.prefill) == pytest.approx(engine, rel=0.01)
+    assert model.arrival_rate(batch, 2.0) == pytest.approx(truth.arrival_rate(batch, 2.0), rel=0.01)
