@@ -1,10 +1,12 @@
-"""Planner tick time for 1,000 and 10,000 pools, against 100 pools and the quota step alone.
+"""Planner tick time for 1,000 and 10,000 pools, against a 100-pool baseline timed in the same process,
+and the share of the quota step.
 
 Run: .venv/bin/python benchmarks/planner.py   (prints measured figures and ratios; no assertions)
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from functools import partial
 
@@ -16,6 +18,7 @@ from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
 
 TIERS = ("premium", "standard", "free")
 NOW = 100_000.0
+BASELINE_POOLS = 100
 
 
 def fleet(count: int) -> tuple[list[InferencePool], FleetQuota, SignalsSnapshot, dict]:
@@ -46,32 +49,37 @@ def fleet(count: int) -> tuple[list[InferencePool], FleetQuota, SignalsSnapshot,
     return pools, quota, SignalsSnapshot(at=NOW, pools=signals), observed
 
 
-def best_of(runs: int, function) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(function) -> float:
+    """Seconds of one call, after a full collection so earlier garbage is not charged to it."""
+    gc.collect()
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def tick_of(count: int):
+    pools, quota, snapshot, observed = fleet(count)
+    return partial(tick, pools, quota, snapshot, observed, FleetState(), NOW), quota
 
 
 def main() -> None:
-    results = {}
-    for count in (100, 1_000, 10_000):
-        pools, quota, snapshot, observed = fleet(count)
-        runs = 3 if count < 10_000 else 1
-        seconds = best_of(runs, partial(tick, pools, quota, snapshot, observed, FleetState(), NOW))
-        result = tick(pools, quota, snapshot, observed, FleetState(), NOW)
+    """Each size is timed in rounds alternating with the 100-pool baseline, best of the rounds each, so
+    load from other processes on the machine hits both alike."""
+    baseline, _ = tick_of(BASELINE_POOLS)
+    for count, rounds in ((1_000, 5), (10_000, 2)):
+        run, quota = tick_of(count)
         requests = [QuotaRequest(d.key, d.tier, d.desired_replicas + 2, d.current_replicas, 1, "H100-80GB", False)
-                    for d in result.decisions]
-        quota_seconds = best_of(runs, partial(allocate, quota, requests))
-        results[count] = seconds
-        print(f"{count:>6} pools: tick {seconds * 1e3:9.1f} ms  ({seconds / count * 1e6:7.1f} us/pool); "
-              f"quota step alone {quota_seconds * 1e3:8.1f} ms ({quota_seconds / seconds:.0%} of the tick)")
-    base = results[100] / 100
-    for count in (1_000, 10_000):
-        print(f"per-pool cost at {count} pools / at 100 pools: {results[count] / count / base:.2f}x "
-              "(1.00x = linear scaling)")
+                    for d in run().decisions]
+        base_times, times, quota_times = [], [], []
+        for _ in range(rounds):
+            base_times.append(timed(baseline))
+            times.append(timed(run))
+            quota_times.append(timed(partial(allocate, quota, requests)))
+        base, seconds, quota_seconds = min(base_times), min(times), min(quota_times)
+        print(f"{count:>6} pools: tick {seconds * 1e3:8.1f} ms ({seconds / count * 1e6:6.1f} us/pool), quota step "
+              f"alone {quota_seconds * 1e3:7.1f} ms ({quota_seconds / seconds:.0%}); baseline {BASELINE_POOLS} pools "
+              f"{base * 1e3:6.1f} ms ({base / BASELINE_POOLS * 1e6:6.1f} us/pool); per-pool cost ratio "
+              f"{seconds / count / (base / BASELINE_POOLS):.2f}x (1.00x = linear scaling); best of {rounds}")
 
 
 if __name__ == "__main__":
