@@ -68,7 +68,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 def make_pool(name: str) -> InferencePool:
     spec = {**SCENARIOS[name], "replicas": {"min": 1, "max": 64}}
-    return InferencePool.model_validate({"metadata": {"name": name.lower(), "namespace": "bench"}, "spec": spec})
+    # Pool names are DNS-1035 labels (they name the Service): they start with a letter.
+    return InferencePool.model_validate({"metadata": {"name": f"bench-{name.lower()}", "namespace": "bench"},
+                                         "spec": spec})
 
 
 def load(name: str, minutes: float | None) -> Trace:
