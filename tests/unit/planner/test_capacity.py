@@ -179,8 +179,9 @@ def test_an_unattainable_ttft_slo_is_reported_with_the_prefill_time(make_pool):
 def test_online_correction_converges_to_the_engine_it_observes(make_pool, engine):
     """Observed p99 ITL and TTFT from an engine slower (or faster) than the profile by known factors.
 
-    256-token chunks: a step's prefill chunk fits in the weight pass, so ITL measures the step alone
-    (with bigger chunks ITL mixes both factors; see the audit report).
+    256-token chunks: a step's prefill chunk fits in the weight pass, so ITL measures the step alone.
+    (With bigger chunks the p99 ITL mixes both factors and correction.corrected attributes all of it
+    to the step factor, so it does not converge to the engine.)
     """
     truth = _model(make_pool, chunk=256, correction=Correction(*engine))
     model = _model(make_pool, chunk=256)

@@ -312,12 +312,14 @@ POOL_COUNT = 5
     rates=st.lists(st.one_of(st.none(), st.floats(0, 300)), min_size=POOL_COUNT, max_size=POOL_COUNT),
     current=st.lists(st.integers(0, 12), min_size=POOL_COUNT, max_size=POOL_COUNT),
     gpus=st.one_of(st.none(), st.integers(0, 40)),
+    dollars=st.one_of(st.none(), st.floats(0, 120)),
     seed=st.integers(0, 100),
 )
-def test_property_bounds_budget_and_order_independence(rates, current, gpus, seed):
+def test_property_bounds_budget_and_order_independence(rates, current, gpus, dollars, seed):
     tiers = ("premium", "standard", "free")
-    pools = [pool(f"p{i}", tiers[i % 3], replicas={"min": 1 + i % 2, "max": 6 + i}) for i in range(POOL_COUNT)]
-    q = quota(gpus=gpus)
+    pools = [pool(f"p{i}", tiers[i % 3], replicas={"min": 1 + i % 2, "max": 6 + i},
+                  topology={"gpu": {"type": "A100-80GB" if i % 2 else "H100-80GB"}}) for i in range(POOL_COUNT)]
+    q = quota(gpus=gpus, dollars=dollars)
     now = 5000.0
     snapshot = SignalsSnapshot(at=now, pools=[signals(f"p{i}", now, r) for i, r in enumerate(rates)])
     observed = {("ns", f"p{i}"): PoolObservation(c, c, 256 if c else None) for i, c in enumerate(current)}
@@ -326,6 +328,7 @@ def test_property_bounds_budget_and_order_independence(rates, current, gpus, see
     random.Random(seed).shuffle(shuffled)
     assert tick(shuffled, q, snapshot, observed, FleetState(), now) == result
     assert gpus is None or sum(d.gpus for d in result.decisions) <= gpus
+    assert dollars is None or sum(d.dollars_per_hour for d in result.decisions) <= dollars + 1e-9
     for p, d in zip(pools, result.decisions, strict=True):
         bounds = p.spec.replicas
         assert d.desired_replicas <= bounds.max
