@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+INT64 = (-(2**63), 2**63 - 1)
+"""Integers the API server can decode (JSON numbers outside int64 are refused before any schema check)."""
 
 
 class ApiModel(BaseModel):
@@ -19,7 +22,18 @@ class ApiModel(BaseModel):
         frozen=True,
         use_attribute_docstrings=True,
         validate_default=False,
+        allow_inf_nan=False,
     )
+
+    @model_validator(mode="after")
+    def _int64(self) -> Self:
+        """Every integer fits in 64 bits, as the API server's JSON decoder requires."""
+        low, high = INT64
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if type(value) is int and not low <= value <= high:
+                raise ValueError(f"{field.alias or name}: must be a 64-bit integer ({low} .. {high}), got {value}")
+        return self
 
     def to_wire(self) -> dict[str, Any]:
         """The object as it appears in YAML / the API server (camelCase, unset optionals omitted)."""

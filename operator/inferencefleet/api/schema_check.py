@@ -8,6 +8,7 @@ whose subtree is structurally valid.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,7 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from .base import INT64
 from .defaulting import apply_defaults, child_schema, field_path, without_nulls
 
 Schema = dict[str, Any]
@@ -42,14 +44,22 @@ def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Schema) ->
 
 
 def _strict_int(checker: Any, instance: Any) -> bool:
-    """``integer`` means a JSON integer: no booleans and no 1.0 (pydantic's strict mode agrees)."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
+    """``integer`` means a JSON integer the API server decodes: no booleans, no 1.0, nothing outside int64."""
+    return isinstance(instance, int) and not isinstance(instance, bool) and INT64[0] <= instance <= INT64[1]
+
+
+def _finite_number(checker: Any, instance: Any) -> bool:
+    """``number`` means a JSON number a float64 holds: no NaN or Infinity (YAML's .nan and .inf)."""
+    number = isinstance(instance, int | float) and not isinstance(instance, bool)
+    return number and abs(instance) <= sys.float_info.max
 
 
 _Validator = validators.extend(
     Draft202012Validator,
     validators={"pattern": _re2_pattern},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_int),
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _strict_int, "number": _finite_number}
+    ),
 )
 
 

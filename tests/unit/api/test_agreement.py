@@ -101,6 +101,10 @@ POOL_MUTATIONS: list[tuple[str, Any, bool]] = [
     (S + "capacity", {"decodeBaseMs": 6.5, "kvCacheTokens": 500000}, True),
     (S + "capacity", {"decodeBaseMs": 0}, False),
     (S + "capacity", {"kvCacheTokens": 0}, False),
+    (S + "capacity", {"kvCacheTokens": 2**63 - 1}, True),
+    (S + "capacity", {"kvCacheTokens": 2**63}, False),
+    (S + "capacity", {"prefillTokensPerSecond": float("inf")}, False),
+    (S + "pod.tolerations", [{"key": "a", "operator": "Exists", "tolerationSeconds": -(2**63) - 1}], False),
     (S + "quotaRef", "Default", False),
     ("spec.model", None, False),
     ("metadata.name", "a" + "-b" * 31, True),
@@ -139,6 +143,11 @@ POOL_MUTATIONS: list[tuple[str, Any, bool]] = [
     ),
     ("status", {"decisions": [{"time": "t", "action": "ScaleUp", "reason": "r", "from": 1, "to": 2}]}, True),
     ("status", {"decisions": [{"time": "t", "action": "a", "reason": "r"}] * 6}, False),
+    ("status", {"replicas": 2**64}, False),
+    ("status", {"signals": {"waiting": float("nan")}}, False),
+    ("status", {"cost": {"dollarsPerHour": float("-inf")}}, False),
+    ("status", {"cost": {"dollarsPerHour": 10**400}}, False),
+    ("status", {"cost": {"dollarsPerHour": 10**30}}, True),
 ]
 
 
@@ -242,7 +251,9 @@ def _leaves(schema: dict[str, Any], prefix: str) -> list[tuple[str, dict[str, An
 
 POOL_LEAVES = _leaves(openapi_schema(InferencePool)["properties"]["spec"], "spec")
 QUOTA_LEAVES = _leaves(openapi_schema(FleetQuota)["properties"]["spec"], "spec")
-WRONG_TYPES = st.sampled_from([None, "7", 7, -1, 2.5, True, False, [], {}, ["x"], {"a": "b"}])
+WRONG_TYPES = st.sampled_from(
+    [None, "7", 7, -1, 2.5, 2**63, float("nan"), True, False, [], {}, ["x"], {"a": "b"}]
+)
 DURATIONS = st.sampled_from(["0s", "0.0ms", "1s", "800ms", "1h30m", "1.5m", "5", "2x", "00010us", "0.001ns"])
 STRINGS = st.sampled_from(
     ["", "a", "A", "free", "hf://org/model", "/mnt", "100Gi", "8", "500m", "x" * 64]
