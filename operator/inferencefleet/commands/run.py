@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run", help="run the operator against the cluster in KUBECONFIG (or in-cluster)",
         description="Run the operator: reconcile InferencePools and FleetQuotas, tick every pool against "
-        "Prometheus signals. Flags override the environment (PROMETHEUS_URL, INFERENCEFLEET_*).",
+        "Prometheus signals. Flags override the environment (PROMETHEUS_*, INFERENCEFLEET_*).",
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", help="serve only this namespace")
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                  "INFERENCEFLEET_NAMESPACE": args.namespace}
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        OperatorSettings.from_env()
+        OperatorSettings.from_env().prometheus_basic_auth()  # an unreadable password file fails here, on one line
     except UserError as error:
         flag = {"PROMETHEUS_URL": "--prometheus", "INFERENCEFLEET_TICK_INTERVAL": "--tick-interval"}
         variable = str(error).split(":", 1)[0]

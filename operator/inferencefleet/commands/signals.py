@@ -58,17 +58,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--timeout", type=_duration_flag("--timeout"), default=5.0, metavar="DURATION",
                         help="per-query timeout (default 5s)")
     parser.add_argument("--bearer-token-file", metavar="FILE", help="file holding a bearer token")
+    parser.add_argument("--username", help="basic-auth username (with --password-file)")
+    parser.add_argument("--password-file", metavar="FILE", help="file holding the basic-auth password")
     parser.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify Prometheus's TLS certificate")
     parser.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify TLS certificates")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from inferencefleet.settings import read_password
     from inferencefleet.signals.collect import QueryFailed, build_snapshot
     from inferencefleet.signals.prometheus import PrometheusSource
 
+    if (args.username is None) != (args.password_file is None):
+        raise UserError("--username and --password-file: give both or neither")
+    basic_auth = None
+    if args.username is not None:
+        basic_auth = (args.username, read_password(args.password_file, "--password-file"))
     source = PrometheusSource(
-        args.prometheus, bearer_token_file=args.bearer_token_file, ca_file=args.ca_file,
+        args.prometheus, bearer_token_file=args.bearer_token_file, basic_auth=basic_auth, ca_file=args.ca_file,
         verify=not args.insecure_skip_tls_verify, timeout=args.timeout,
         namespace=args.namespace, window=args.window, stale_after=args.stale_after,
     )

@@ -45,7 +45,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     source = None
     if config.prometheus_url:
         source = PrometheusSource(config.prometheus_url, bearer_token_file=config.prometheus_bearer_token_file,
-                                  ca_file=config.prometheus_ca_file, timeout=config.prometheus_timeout,
+                                  basic_auth=config.prometheus_basic_auth(), ca_file=config.prometheus_ca_file,
+                                  verify=not config.prometheus_insecure_skip_tls_verify,
+                                  timeout=config.prometheus_timeout,
                                   namespace=config.namespace, window=config.signals_window,
                                   stale_after=config.stale_after)
         await source.__aenter__()
