@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,28 @@ from .errors import UserError
 
 KINDS: dict[str, type[BaseModel]] = {"InferencePool": InferencePool, "FleetQuota": FleetQuota}
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([A-Za-z_][A-Za-z0-9_.]*): (.*)$", re.S)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (as ``kubectl --validate=strict`` does)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports an unhashable key itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def known_kind(body: Any) -> str | None:
+    """The document's kind if it is one of KINDS (a non-string kind is simply unknown)."""
+    kind = body.get("kind") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) and kind in KINDS else None
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,7 @@ def read_documents(path: str) -> list[Document]:
         raise UserError(f"{path}: cannot read: {error.strerror or error}") from None
     source = "<stdin>" if path == "-" else path
     try:
-        bodies = list(yaml.safe_load_all(text))
+        bodies = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:line {mark.line + 1}" if mark is not None else source
@@ -129,10 +151,11 @@ def parse(document: Document) -> tuple[BaseModel | None, list[Problem]]:
     body = document.body
     if not isinstance(body, dict):
         return None, [Problem(document, "", f"must be a mapping (a Kubernetes object), got {type(body).__name__}")]
-    kind = body.get("kind")
-    if kind not in KINDS:
+    kind = known_kind(body)
+    if kind is None:
         allowed = ", ".join(KINDS)
-        return None, [Problem(document, "kind", f"unknown kind {kind!r}; allowed: {allowed} ({API_VERSION})")]
+        return None, [Problem(document, "kind",
+                              f"unknown kind {body.get('kind')!r}; allowed: {allowed} ({API_VERSION})")]
     if body.get("apiVersion") != API_VERSION:
         return None, [Problem(document, "apiVersion", f"must be {API_VERSION!r}, got {body.get('apiVersion')!r}")]
     try:
@@ -150,6 +173,8 @@ def load(paths: Iterable[str], kind: type[BaseModel]) -> list[Any]:
             problems.extend(errors)
             if isinstance(model, kind):
                 found.append(model)
+    if len(problems) == 1:
+        raise UserError(str(problems[0]))
     if problems:
         raise UserError("invalid input:\n" + "\n".join(str(p) for p in problems))
     return found

@@ -52,16 +52,17 @@ def _checker(kind: str) -> SchemaChecker:
 def document_problems(document: Document) -> list[Problem]:
     """Problems of one document: the model's first, then the CRD schema's on paths the model did not flag."""
     from ..api.v1alpha1 import API_VERSION
-    from ..manifests import KINDS, Problem, parse
+    from ..manifests import Problem, known_kind, parse
 
     _, problems = parse(document)
     body = document.body
-    if not isinstance(body, dict) or body.get("kind") not in KINDS or body.get("apiVersion") != API_VERSION:
+    kind = known_kind(body)
+    if kind is None or body.get("apiVersion") != API_VERSION:
         return problems
     flagged = {p.path for p in problems}
     extra = [
         Problem(document, f.path, f.message)
-        for f in _checker(body["kind"]).check(body)
+        for f in _checker(kind).check(body)
         if f.path not in flagged
     ]
     return problems + extra

@@ -31,12 +31,8 @@ CASES: list[tuple[str, dict[str, Any], RenderOptions, str, list[str]]] = [
      "spec.topology.dataParallel", ["nodesPerReplica 2", "dataParallel 1"]),
     ("weights from s3", {"model": {"uri": "s3://bucket/llama"}}, RenderOptions(),
      "spec.model.uri", ["'s3://'", "hf://, pvc://"]),
-    ("model name the engine would parse as a flag", {"model": {"name": "--trust-remote-code"}}, RenderOptions(),
-     "spec.model.name", ["'--trust-remote-code'", "starts with '-'"]),
     ("hf uri the engine would parse as a flag", {"model": {"uri": "hf://--enforce-eager"}}, RenderOptions(),
      "spec.model.uri", ["'--enforce-eager'", "starts with '-'"]),
-    ("served name the engine would parse as a flag", {"model": {"servedName": "-x"}}, RenderOptions(),
-     "spec.model.servedName", ["'-x'", "starts with '-'"]),
 ]
 
 DUPLICATES = [
@@ -98,7 +94,8 @@ def write_pool(tmp_path: Path, spec_yaml: str) -> str:
     path = tmp_path / "pool.yaml"
     path.write_text(
         "apiVersion: inferencefleet.io/v1alpha1\nkind: InferencePool\n"
-        f"metadata: {{name: p, namespace: ns}}\nspec:\n  tier: free\n  model: {{name: org/m}}\n{spec_yaml}"
+        "metadata: {name: p, namespace: ns}\nspec:\n  model: {name: org/m}\n"
+        + ("" if "  tier:" in spec_yaml else "  tier: free\n") + spec_yaml
     )
     return str(path)
 
