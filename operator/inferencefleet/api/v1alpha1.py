@@ -28,14 +28,18 @@ Percent = Annotated[float, Field(ge=0, le=1)]
 
 
 # ---------------------------------------------------------------- InferencePool spec
+NOT_A_FLAG = r"^[^-]"
+"""Names passed to the engine as arguments must not start with '-', or it would read them as flags."""
+
+
 class ModelSpec(ApiModel):
     """The model to serve and where its weights come from."""
 
-    name: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=256, pattern=NOT_A_FLAG)
     """Model identifier, e.g. a Hugging Face repo id such as 'meta-llama/Llama-3.1-8B-Instruct'."""
     uri: str | None = Field(default=None, max_length=1024, pattern=r"^(hf|pvc|s3|gs|oci)://.+$")
     """Where the weights are: 'hf://org/name', 'pvc://claim/path', 's3://bucket/path', 'gs://...' or 'oci://...'. Defaults to hf://<name>."""
-    servedName: str | None = Field(default=None, min_length=1, max_length=256)
+    servedName: str | None = Field(default=None, min_length=1, max_length=256, pattern=NOT_A_FLAG)
     """Name clients use in the OpenAI API 'model' field. Defaults to the model name."""
     architecture: Literal["dense", "moe"] = "dense"
     """'dense' or 'moe' (Mixture-of-Experts). Expert parallelism requires 'moe'."""
@@ -52,7 +56,7 @@ class SpeculativeSpec(ApiModel):
 
     method: Literal["ngram", "eagle", "draft"]
     """'ngram' (prompt lookup), 'eagle' or 'draft' (a smaller draft model)."""
-    model: str | None = Field(default=None, min_length=1, max_length=256)
+    model: str | None = Field(default=None, min_length=1, max_length=256, pattern=NOT_A_FLAG)
     """Draft or EAGLE head model id; required for 'eagle' and 'draft'."""
     numSpeculativeTokens: int = Field(default=4, ge=1, le=16)
     """Tokens proposed per step."""

@@ -87,18 +87,19 @@ def check_extra_args(pool: InferencePool, engine: Engine) -> None:
 
 
 def check_values_are_not_flags(pool: InferencePool) -> None:
-    """Refuse a model id, path or served name that the engine's argument parser would read as a flag."""
-    model = pool.spec.model
-    values = [("spec.model.name", model.name), ("spec.model.servedName", model.servedName)]
-    if model.uri is not None:
-        values.append(("spec.model.uri", model_source(pool).path))
-    for path, value in values:
-        if value is not None and value.startswith("-"):
-            raise RenderError(
-                path,
-                f"{value!r} starts with '-', so the engine would parse it as a flag; allowed: a model id, path "
-                "or name that does not start with '-'",
-            )
+    """Refuse a model path (from spec.model.uri) that the engine's argument parser would read as a flag.
+
+    The API already refuses model and served names starting with '-'; a uri's path is known only here.
+    """
+    if pool.spec.model.uri is None:
+        return
+    value = model_source(pool).path
+    if value.startswith("-"):
+        raise RenderError(
+            "spec.model.uri",
+            f"{value!r} starts with '-', so the engine would parse it as a flag; allowed: a model path "
+            "that does not start with '-'",
+        )
 
 
 def served_name(pool: InferencePool) -> str:
