@@ -148,11 +148,10 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
         rows[r.policy].update(replays=r.replays, replay_wall_s=r.wall_seconds,
                               requests_per_wall_s=r.requests_per_wall_second)
     simulated = sum(r.requests * r.replays for r in results)
-    headroom = 1 / pool.spec.autoscaling.behavior.targetUtilization
-    reach = reactive_reach(trace, capacity.rate, pool.spec.autoscaling.coldStart, trace.duration, headroom)
+    reach = reactive_reach(trace, capacity.rate, pool.spec.autoscaling.coldStart, trace.duration)
     return {
         "scenario": scenario, "trace": trace_name, "minutes": trace.duration / 60, "rate_scale": scale,
-        "reactive_reach": reach, "reach_headroom": headroom,
+        "reactive_reach": reach,
         "requests": len(trace.requests), "replica_capacity_rps": capacity.rate,
         "peak_replicas_needed": math.ceil(peak_minute_rate(trace) / capacity.rate),
         "policies": rows, "targets": targets(rows),
@@ -174,8 +173,7 @@ def print_case(case: dict[str, Any]) -> None:
     print("targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in case["targets"].items()))
     reach = case["reactive_reach"]
     print(f"reactive reach: at most {100 * reach:.2f}% of requests can meet the SLOs under a policy that never holds "
-          f"more than {case['reach_headroom']:.2f}x (1 / targetUtilization) the replicas an earlier minute needed "
-          f"(one cold start before); "
+          f"more replicas than an earlier minute needed (one cold start before); "
           + ("99% is within reach" if reach >= 0.99 else "99% takes replicas no history asked for (static-peak cost)"))
     rounds = case["policies"].get("oracle", {}).get("replays", 0)
     print(f"simulator: {case['simulated_requests']} requests replayed (oracle: {rounds} rounds) in {case['wall_s']:.1f} s "

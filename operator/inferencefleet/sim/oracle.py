@@ -103,15 +103,14 @@ def needed(trace: Trace, capacity: float, horizon: float) -> list[int]:
     return [math.ceil(c / max(length, 1.0) / capacity) if c else 0 for c, length in window_counts(trace, horizon)]
 
 
-def reactive_reach(trace: Trace, capacity: float, cold_start: float, horizon: float, headroom: float = 1.0) -> float:
-    """Most attainment a policy can reach that never holds more than ``headroom`` x the replicas an earlier
-    window needed (1 / targetUtilization is the headroom a utilization target keeps).
+def reactive_reach(trace: Trace, capacity: float, cold_start: float, horizon: float) -> float:
+    """Most attainment a policy can reach that never holds more replicas than an earlier window needed.
 
     A policy that only reacts to what it has seen has the replicas for window w ready only if it
     asked for them one cold start before w began. Generously, it is taken to know a window's whole
     rate as soon as the window begins, so it knows the windows that began by then (and the warm
-    start every policy gets). Requests above what ``headroom`` x the largest of those needs serves
-    (at ``capacity`` req/s per replica) wait beyond any TTFT SLO; the share of the rest bounds the
+    start every policy gets). Requests above what the largest of those needs serves (at
+    ``capacity`` req/s per replica) wait beyond any TTFT SLO; the share of the rest bounds the
     attainment (bursts inside a minute make the truth lower). Below 99%, meeting the attainment
     target takes holding replicas no history asked for: the cost of static peak provisioning.
     """
@@ -123,7 +122,7 @@ def reactive_reach(trace: Trace, capacity: float, cold_start: float, horizon: fl
         while known < w and known * WINDOW <= w * WINDOW - cold_start:
             seen = max(seen, need[known])
             known += 1
-        excess += max(0.0, count - math.floor(headroom * seen) * capacity * length)
+        excess += max(0.0, count - seen * capacity * length)
     total = sum(c for c, _ in counts)
     return 1.0 - excess / total if total else 1.0
 

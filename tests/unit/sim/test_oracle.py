@@ -91,11 +91,3 @@ def test_reactive_reach_counts_requests_above_what_earlier_minutes_needed() -> N
     assert reactive_reach(trace, capacity=2.0, cold_start=60, horizon=5 * WINDOW) == pytest.approx(1 - 360 / total)
     # A cold start of two windows leaves minute 4 blind to minute 3 as well.
     assert reactive_reach(trace, capacity=2.0, cold_start=120, horizon=5 * WINDOW) == pytest.approx(1 - 720 / total)
-
-
-def test_reactive_reach_grows_with_the_headroom_kept_above_history() -> None:
-    trace = _minutes([2, 2, 2, 8, 8])  # as above: minute 3 is blind, 1 replica known
-    total = 60 * (2 + 2 + 2 + 8 + 8)
-    reach = [reactive_reach(trace, capacity=2.0, cold_start=60, horizon=5 * WINDOW, headroom=h) for h in (1, 2, 4)]
-    # 2 replicas serve 4 req/s of minute 3's 8; 4 replicas serve all of it.
-    assert reach == [pytest.approx(1 - 360 / total), pytest.approx(1 - 240 / total), 1.0]
