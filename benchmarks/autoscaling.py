@@ -26,7 +26,7 @@ from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.capacity import profile_for
 from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.compare import POLICIES, run_policies
-from inferencefleet.sim.oracle import WINDOW, reactive_reach, replica_capacity
+from inferencefleet.sim.oracle import WINDOW, replica_capacity
 from inferencefleet.sim.replica import Replica, Request
 from inferencefleet.sim.traces import Trace, load_trace, scale_rate, truncate
 
@@ -115,7 +115,7 @@ def stepwise_speed_ratio(pool: InferencePool, trace: Trace, requests: int = 3000
 
 
 def targets(rows: dict[str, dict[str, float]]) -> dict[str, bool]:
-    """The issue-6 targets for the inferencefleet row (see ``reach`` in each case for which are attainable)."""
+    """The issue-6 targets for the inferencefleet row."""
     ours, oracle, hpa = rows["inferencefleet"], rows["oracle"], rows["hpa"]
     return {
         "attainment >= 99%": ours["attainment"] >= 0.99,
@@ -148,10 +148,8 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
         rows[r.policy].update(replays=r.replays, replay_wall_s=r.wall_seconds,
                               requests_per_wall_s=r.requests_per_wall_second)
     simulated = sum(r.requests * r.replays for r in results)
-    reach = reactive_reach(trace, capacity.rate, pool.spec.autoscaling.coldStart, trace.duration)
     return {
         "scenario": scenario, "trace": trace_name, "minutes": trace.duration / 60, "rate_scale": scale,
-        "reactive_reach": reach,
         "requests": len(trace.requests), "replica_capacity_rps": capacity.rate,
         "peak_replicas_needed": math.ceil(peak_minute_rate(trace) / capacity.rate),
         "policies": rows, "targets": targets(rows),
@@ -171,10 +169,6 @@ def print_case(case: dict[str, Any]) -> None:
               f"{1000 * row['itl_p99_s']:6.0f}ms {row['peak_replicas']:5d} {row['vs_hpa']:6.2f}x "
               f"{row['vs_oracle']:8.2f}x")
     print("targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in case["targets"].items()))
-    reach = case["reactive_reach"]
-    print(f"reactive reach: at most {100 * reach:.2f}% of requests can meet the SLOs under a policy that never holds "
-          f"more replicas than an earlier minute needed (one cold start before); "
-          + ("99% is within reach" if reach >= 0.99 else "99% takes replicas no history asked for (static-peak cost)"))
     rounds = case["policies"].get("oracle", {}).get("replays", 0)
     print(f"simulator: {case['simulated_requests']} requests replayed (oracle: {rounds} rounds) in {case['wall_s']:.1f} s "
           f"wall / {case['cpu_s']:.1f} s CPU = {case['requests_per_wall_s']:.0f} req/wall-s, "

@@ -88,43 +88,14 @@ def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 200
     return ReplicaCapacity(low, utilization, utilization * low * measure(utilization * low)[1])
 
 
-def window_counts(trace: Trace, horizon: float) -> list[tuple[int, float]]:
-    """(requests arriving, seconds) of each 1-minute window up to ``horizon`` (the last may be shorter)."""
+def needed(trace: Trace, capacity: float, horizon: float) -> list[int]:
+    """Replicas each 1-minute window needs: ceil(arrival rate / capacity), at least 1 while requests arrive."""
     windows = max(1, math.ceil(horizon / WINDOW))
     counts = [0] * windows
     for request in trace.requests:
         counts[min(int(request.arrival // WINDOW), windows - 1)] += 1
     lengths = [min(WINDOW, horizon - w * WINDOW) if w == windows - 1 else WINDOW for w in range(windows)]
-    return list(zip(counts, lengths, strict=True))
-
-
-def needed(trace: Trace, capacity: float, horizon: float) -> list[int]:
-    """Replicas each 1-minute window needs: ceil(arrival rate / capacity), at least 1 while requests arrive."""
-    return [math.ceil(c / max(length, 1.0) / capacity) if c else 0 for c, length in window_counts(trace, horizon)]
-
-
-def reactive_reach(trace: Trace, capacity: float, cold_start: float, horizon: float) -> float:
-    """Most attainment a policy can reach that never holds more replicas than an earlier window needed.
-
-    A policy that only reacts to what it has seen has the replicas for window w ready only if it
-    asked for them one cold start before w began. Generously, it is taken to know a window's whole
-    rate as soon as the window begins, so it knows the windows that began by then (and the warm
-    start every policy gets). Requests above what the largest of those needs serves (at
-    ``capacity`` req/s per replica) wait beyond any TTFT SLO; the share of the rest bounds the
-    attainment (bursts inside a minute make the truth lower). Below 99%, meeting the attainment
-    target takes holding replicas no history asked for: the cost of static peak provisioning.
-    """
-    counts = window_counts(trace, horizon)
-    need = needed(trace, capacity, horizon)
-    seen = plan(need, cold_start).initial()
-    excess, known = 0.0, 0
-    for w, (count, length) in enumerate(counts):
-        while known < w and known * WINDOW <= w * WINDOW - cold_start:
-            seen = max(seen, need[known])
-            known += 1
-        excess += max(0.0, count - seen * capacity * length)
-    total = sum(c for c, _ in counts)
-    return 1.0 - excess / total if total else 1.0
+    return [math.ceil(c / max(length, 1.0) / capacity) if c else 0 for c, length in zip(counts, lengths, strict=True)]
 
 
 @dataclass(frozen=True)

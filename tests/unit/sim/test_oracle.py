@@ -8,9 +8,8 @@ from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.baselines import StaticPolicy
 from inferencefleet.sim.fleet import simulate
-from inferencefleet.sim.oracle import WINDOW, needed, oracle, plan, reactive_reach, replica_capacity
-from inferencefleet.sim.replica import Request
-from inferencefleet.sim.traces import Trace, bundled_trace_path, load_trace, scale_rate, truncate
+from inferencefleet.sim.oracle import WINDOW, needed, oracle, plan, replica_capacity
+from inferencefleet.sim.traces import bundled_trace_path, load_trace, scale_rate, truncate
 
 
 def test_plan_keeps_a_replica_through_gaps_shorter_than_the_cold_start() -> None:
@@ -69,25 +68,3 @@ def test_oracle_meets_every_window_and_costs_no_more_than_static_peak(pool: Infe
     peak = max(needed(trace, capacity[key].rate, trace.duration))
     static = simulate([pool], {key: trace}, StaticPolicy({key: peak}), initial_replicas={key: peak})
     assert outcome.result.gpu_hours <= static.gpu_hours * 1.0001 or static.pools[0].missed_windows
-
-
-def _minutes(rates: list[float]) -> Trace:
-    """Evenly spaced arrivals at ``rates[w]`` req/s in minute w."""
-    arrivals = [w * WINDOW + i / rate for w, rate in enumerate(rates) if rate for i in range(int(rate * WINDOW))]
-    return Trace("minutes", tuple(Request(i, t, 100, 10) for i, t in enumerate(arrivals)))
-
-
-def test_reactive_reach_is_whole_when_no_minute_needs_more_than_history_showed() -> None:
-    trace = _minutes([4, 4, 2, 4, 4, 4])  # 2 replicas of 2 req/s, from the warm start on
-    assert reactive_reach(trace, capacity=2.0, cold_start=60, horizon=6 * WINDOW) == 1.0
-
-
-def test_reactive_reach_counts_requests_above_what_earlier_minutes_needed() -> None:
-    # Warm start: 1 replica (2 req/s). Minute 3 surges to 8 req/s (4 replicas); with a 60 s cold start
-    # its replicas are asked for when minute 2 begins, so 6 req/s x 60 s above 1 replica's 2 req/s
-    # cannot all be served. Minute 4's are asked for as minute 3 begins: its rate is known by then.
-    trace = _minutes([2, 2, 2, 8, 8])
-    total = 60 * (2 + 2 + 2 + 8 + 8)
-    assert reactive_reach(trace, capacity=2.0, cold_start=60, horizon=5 * WINDOW) == pytest.approx(1 - 360 / total)
-    # A cold start of two windows leaves minute 4 blind to minute 3 as well.
-    assert reactive_reach(trace, capacity=2.0, cold_start=120, horizon=5 * WINDOW) == pytest.approx(1 - 720 / total)
