@@ -361,7 +361,9 @@ def _slo_condition(plan: _Plan) -> ConditionVerdict:
         if sample.ok and sample.value is not None and math.isfinite(sample.value)
     ]
     if not observed:
-        return ConditionVerdict(SLO_MET, "Unknown", "NoLatencySignals", f"no p99 latency observed{note}")
+        why = "; ".join(f"{name}: {sample.missing or 'not a finite number'}" for name, sample in
+                        (("ttft_p99", plan.signals.ttft_p99), ("itl_p99", plan.signals.itl_p99)))
+        return ConditionVerdict(SLO_MET, "Unknown", "NoLatencySignals", f"no p99 latency observed ({why}){note}")
     broken = [(n, v, t) for n, v, t in observed if v > t]
     text = ", ".join(f"{n} p99 {format_duration(round(v, 3))} (SLO {format_duration(t)})" for n, v, t in observed)
     if broken:

@@ -139,6 +139,16 @@ def test_missing_metrics_never_scale_down_and_say_why(make_pool, make_world, mod
     assert condition is not None and (condition.status, condition.reason) == ("False", "SignalsMissing")
 
 
+def test_missing_latency_signals_leave_slo_met_unknown_and_say_why(make_pool, make_world):
+    world = make_world([make_pool()])
+    world.replicas[KEY] = [0.0] * 2
+    decision = world.step({"p": 5.0}).decision(KEY)  # demand signals present, no p99 latency series
+    assert decision.condition("MetricsAvailable").status == "True"
+    condition = decision.condition("SLOMet")
+    assert (condition.status, condition.reason) == ("Unknown", "NoLatencySignals")
+    assert "ttft_p99: no series for this pool; itl_p99: no series for this pool" in condition.message
+
+
 def test_stale_signals_count_as_missing(make_pool, make_world):
     world = make_world([make_pool()])
     world.replicas[KEY] = [0.0] * 5
