@@ -214,8 +214,9 @@ class ScaleToZeroSpec(ApiModel):
 class BehaviorSpec(ApiModel):
     """How fast the autoscaler moves."""
 
-    scaleDownDelay: Duration = Field(default=120.0, ge=0)
-    """Demand must stay low this long before replicas are removed."""
+    scaleDownDelay: Duration | None = None
+    """Demand must stay low this long before replicas are removed. Unset: the pool's cold start, at least 2m
+    (keeping an idle replica for one cold start costs what stopping and restarting it would)."""
     scaleUpLimit: int = Field(default=0, ge=0, le=10000)
     """Most replicas added per decision; 0 means no limit."""
     scaleDownLimit: int = Field(default=0, ge=0, le=10000)

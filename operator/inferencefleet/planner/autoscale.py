@@ -5,7 +5,8 @@
   backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
 * Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
-  current count for behavior.scaleDownDelay, to the highest ideal seen meanwhile, at most
+  current count for behavior.scaleDownDelay (unset: one cold start, at least 2 minutes: the
+  break-even of keeping an idle replica against restarting it), to the highest ideal seen meanwhile, at most
   behavior.scaleDownLimit per tick; no change inside the behavior.tolerance dead band.
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 
 from ..api.v1alpha1 import InferencePoolSpec
 
+DEFAULT_SCALE_DOWN_DELAY_S = 120.0
+"""Shortest scale-down delay when behavior.scaleDownDelay is unset."""
 BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
@@ -72,9 +75,11 @@ def ideal_replicas(demand: float, replica_rate: float) -> int:
     return math.ceil(demand / replica_rate - 1e-9)
 
 
-def scale_down_delay(delay: float, burstiness: float, cold_start: float) -> float:
-    """The configured delay, plus one cold start per unit of burstiness above 1 (at most BURST_HOLD_MAX)."""
-    return delay + min(burstiness - 1.0, BURST_HOLD_MAX) * cold_start
+def scale_down_delay(delay: float | None, burstiness: float, cold_start: float) -> float:
+    """The configured delay (unset: the cold start, at least DEFAULT_SCALE_DOWN_DELAY_S), plus one cold
+    start per unit of burstiness above 1 (at most BURST_HOLD_MAX)."""
+    base = max(DEFAULT_SCALE_DOWN_DELAY_S, cold_start) if delay is None else delay
+    return base + min(burstiness - 1.0, BURST_HOLD_MAX) * cold_start
 
 
 def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:

@@ -72,6 +72,14 @@ def test_the_deeper_demand_falls_below_its_recent_peak_the_longer_the_hold(make_
     assert deep_hold <= 120 + 5 * 120 + 15  # at most five cold starts beyond the delay (one tick late)
 
 
+@pytest.mark.parametrize(("cold_start", "delay"), [("60s", 120), ("300s", 300), ("600s", 600)])
+def test_unset_scale_down_delay_is_the_cold_start_at_least_two_minutes(make_pool, make_world, cold_start, delay):
+    world = make_world([make_pool(autoscaling={"coldStart": cold_start})])
+    replicas_over(world, [80.0] * 80)  # long steady load: burstiness back to 1, so the delay alone holds
+    hold = _seconds_until_scale_down(world, 40.0)
+    assert delay <= hold <= delay + 60  # the first ticks below still see the 80 req/s rate window
+
+
 def test_no_scale_down_while_requests_wait(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
     high = replicas_over(world, [100.0] * 8)[-1]
