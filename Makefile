@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Real Prometheus 2.42 (and promtool) from Debian for the signals tests.
+# Real Prometheus 2.42 (and promtool) from Debian for the signals tests; openssl makes their TLS certificates.
 prometheus:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v openssl >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo

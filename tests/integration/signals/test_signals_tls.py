@@ -6,6 +6,7 @@ Verification is on by default: without the CA every query fails and says why; wi
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
 def openssl(*args: str | Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl not found: install the Debian package 'openssl' (make test does)")
     done = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
