@@ -1,6 +1,7 @@
 """Replica count of one Managed (or Shadow) pool, before the quota.
 
-* Ideal = ceil(demand / planned rate per replica); demand = max(current arrival rate (a spike at
+* Ideal = ceil(demand / planned rate per replica); the planned rate is the SLO rate (slo.py) x
+  behavior.targetUtilization / the SLO headroom (headroom.py); demand = max(current arrival rate (a spike at
   most SPIKE_MAX x the smoothed level), Holt forecast over the cold-start horizon) + waiting
   backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
@@ -44,7 +45,7 @@ class ScaleInput:
     backlog: float
     """Requests waiting now."""
     replica_rate: float
-    """Planned req/s per replica (SLO rate x target utilization)."""
+    """Planned req/s per replica (SLO rate x target utilization / SLO headroom)."""
     cold_start: float
     """Seconds a new replica takes to become ready."""
     burstiness: float

@@ -17,6 +17,7 @@ from ..api.durations import format_duration
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..errors import UserError
 from ..signals.model import PoolSignals, SignalsSnapshot
+from . import headroom
 from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
@@ -154,6 +155,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     holt: Holt | None = None
     envelope: Envelope | None = None
     active = False
+    slo = spec.autoscaling.slo
+    slo_headroom = memory.slo_headroom
     queued_at = memory.queued_at
     if not missing:
         assert rate is not None and waiting is not None and running is not None
@@ -165,6 +168,10 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
             model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
         since = None if memory.updated_at is None else now - memory.updated_at
+        ratios = [sample.value / target for sample, target in
+                  ((signals.ttft_p99, slo.ttftP99), (signals.itl_p99, slo.itlP99)) if sample.ok and sample.value is not None]
+        settled = memory.last_scale_up is None or now - memory.last_scale_up >= cold_start + LATENCY_WINDOW_S
+        slo_headroom = headroom.updated(slo_headroom, ratios if active else [], since or 0.0, settled)
         arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
         holt = Holt(arrivals, 0.0)
         if memory.demand_level is not None and since is not None:
@@ -177,9 +184,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     batching = choose_max_num_seqs(
         spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now
     )
-    slo = spec.autoscaling.slo
     capacity = slo_capacity(model, batching.max_num_seqs, slo.itlP99, slo.ttftP99)
-    replica_rate = capacity.rate * spec.autoscaling.behavior.targetUtilization
+    replica_rate = capacity.rate * spec.autoscaling.behavior.targetUtilization / slo_headroom
     last_request = now if active or memory.last_request_at is None else memory.last_request_at
     scale = decide(spec, ScaleInput(
         current=observation.replicas,
@@ -206,6 +212,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         demand_mean=envelope.mean if envelope else memory.demand_mean,
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
+        slo_headroom=slo_headroom,
         low_since=scale.low_since,
         low_peak=scale.low_peak,
         last_request_at=last_request if not missing else memory.last_request_at,
@@ -297,7 +304,9 @@ def _sizing(plan: _Plan) -> str:
     return (
         f"forecast {plan.demand:.1f} req/s over the {plan.cold_start:g}s cold start needs {needed} "
         f"replica{'' if needed == 1 else 's'} at ITL p99 {format_duration(plan.pool.spec.autoscaling.slo.itlP99)} "
-        f"({plan.replica_rate:.1f} req/s per replica)"
+        f"({plan.replica_rate:.1f} req/s per replica"
+        + (f", headroom x{plan.memory.slo_headroom:.2f} after p99s above the SLO" if plan.memory.slo_headroom > 1.005
+           else "") + ")"
     )
 
 
