@@ -36,6 +36,60 @@ NAMESPACES = ("default", "serving")
 TIMEOUT = 45.0
 """Generous: a loaded 2-core machine runs six suites at once."""
 T = TypeVar("T")
+GROUP, VERSION = "inferencefleet.io", "v1alpha1"
+EXAMPLES = ROOT / "policies/examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / name).read_text())
+
+
+def pool(name: str, mode: str = "Managed", **spec: Any) -> dict[str, Any]:
+    """The 8B free-tier example pool renamed, in namespace serving, with ``spec`` overrides."""
+    body = copy.deepcopy(example("llama3-8b-free.yaml"))
+    body["metadata"] = {"name": name, "namespace": "serving"}
+    body["spec"]["autoscaling"]["mode"] = mode
+    body["spec"].update(spec)
+    return body
+
+
+def create(api: client.ApiClient, body: dict[str, Any]) -> None:
+    objects = client.CustomObjectsApi(api)
+    if body["kind"] == "FleetQuota":
+        objects.create_cluster_custom_object(GROUP, VERSION, "fleetquotas", body)
+    else:
+        objects.create_namespaced_custom_object(GROUP, VERSION, body["metadata"]["namespace"], "inferencepools", body)
+
+
+def get_pool(api: client.ApiClient, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, "serving", "inferencepools", name)
+    return found
+
+
+def condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def has_condition(api: client.ApiClient, name: str, type_: str, status: str) -> dict[str, Any] | None:
+    found = condition(get_pool(api, name), type_)
+    return found if found is not None and found["status"] == status else None
+
+
+def deployment(api: client.ApiClient, name: str) -> Any:
+    try:
+        return client.AppsV1Api(api).read_namespaced_deployment(name, "serving")
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def play_controller(api: client.ApiClient, name: str, ready: int) -> None:
+    """What the Deployment controller would do: report replicas and ready replicas."""
+    current = deployment(api, name)
+    client.AppsV1Api(api).patch_namespaced_deployment_status(
+        name, "serving", {"status": {"replicas": current.spec.replicas, "readyReplicas": ready}})
 
 
 class Apiserver:

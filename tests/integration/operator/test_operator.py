@@ -2,74 +2,30 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from inferencefleet.signals.testing import Point, backfill, prometheus
 
-from .conftest import ROOT, Apiserver, running_operator, wait_for
-
-GROUP, VERSION = "inferencefleet.io", "v1alpha1"
-EXAMPLES = ROOT / "policies/examples"
-
-
-def example(name: str) -> dict[str, Any]:
-    return yaml.safe_load((EXAMPLES / name).read_text())
-
-
-def pool(name: str, mode: str = "Managed", **spec: Any) -> dict[str, Any]:
-    """The 8B free-tier example pool renamed, in namespace serving, with ``spec`` overrides."""
-    body = copy.deepcopy(example("llama3-8b-free.yaml"))
-    body["metadata"] = {"name": name, "namespace": "serving"}
-    body["spec"]["autoscaling"]["mode"] = mode
-    body["spec"].update(spec)
-    return body
-
-
-def create(api: client.ApiClient, body: dict[str, Any]) -> None:
-    objects = client.CustomObjectsApi(api)
-    if body["kind"] == "FleetQuota":
-        objects.create_cluster_custom_object(GROUP, VERSION, "fleetquotas", body)
-    else:
-        objects.create_namespaced_custom_object(GROUP, VERSION, body["metadata"]["namespace"], "inferencepools", body)
-
-
-def get_pool(api: client.ApiClient, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GROUP, VERSION, "serving", "inferencepools", name)
-    return found
-
-
-def condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
-
-
-def has_condition(api: client.ApiClient, name: str, type_: str, status: str) -> dict[str, Any] | None:
-    found = condition(get_pool(api, name), type_)
-    return found if found is not None and found["status"] == status else None
-
-
-def deployment(api: client.ApiClient, name: str) -> Any:
-    try:
-        return client.AppsV1Api(api).read_namespaced_deployment(name, "serving")
-    except client.ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-
-
-def play_controller(api: client.ApiClient, name: str, ready: int) -> None:
-    """What the Deployment controller would do: report replicas and ready replicas."""
-    current = deployment(api, name)
-    client.AppsV1Api(api).patch_namespaced_deployment_status(
-        name, "serving", {"status": {"replicas": current.spec.replicas, "readyReplicas": ready}})
+from .conftest import (
+    GROUP,
+    VERSION,
+    Apiserver,
+    condition,
+    create,
+    deployment,
+    example,
+    get_pool,
+    has_condition,
+    play_controller,
+    pool,
+    running_operator,
+    wait_for,
+)
 
 
 def test_pool_is_applied_server_side_with_owner_and_reports_status(
