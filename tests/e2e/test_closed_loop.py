@@ -1,0 +1,217 @@
+"""The closed loop end to end: load -> engine metrics -> Prometheus scrape -> operator tick -> Deployment replicas.
+
+The real operator (kopf) runs against the emulated API server and reads a real Prometheus, which
+scrapes one engine simulator per ready replica. The test plays the rest of the cluster: the
+Deployment controller and kubelet (one engine per replica of the Deployment, started with the
+flags its container runs, reported ready) and the pool's Service (closed-loop clients spread over
+the ready engines by fewest requests in flight). The pool is ``e2e/scenarios/closed-loop.yaml``,
+the scenario ``e2e/README.md`` runs on a real cluster.
+
+When the burst ends its clients hang up (the engine drops their requests at once) and one client
+keeps a request in flight. A pool with no requests at all is sized for the default request shape
+(1024 prompt and 256 output tokens: 1.7 req/s per replica instead of 19), so its scale-down waits
+for the forecast to decay (about 45 s here) whatever the delay; with the measured shape the
+forecast needs one replica as soon as the queue is gone, and only behavior.scaleDownDelay keeps
+the second one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+from kubernetes import client
+
+from inferencefleet.signals.testing import prometheus
+
+from ..integration.enginesim.conftest import Start
+from ..integration.operator.conftest import (
+    ROOT,
+    TIMEOUT,
+    Apiserver,
+    create,
+    deployment,
+    example,
+    get_pool,
+    has_condition,
+    play_controller,
+    running_operator,
+    wait_for,
+)
+
+SCENARIO = yaml.safe_load((ROOT / "e2e/scenarios/closed-loop.yaml").read_text())
+POOL = SCENARIO["metadata"]["name"]
+NAMESPACE = SCENARIO["metadata"]["namespace"]
+SCALE_DOWN_DELAY = 10.0
+"""The scenario's behavior.scaleDownDelay, in seconds."""
+IN_FLIGHT = 64
+"""Closed-loop clients during the burst: 16 x max-num-seqs, so even two replicas leave about 56 waiting."""
+PROMPT, OUTPUT = 100, 24
+SIGNALS_WINDOW = "5s"
+"""Rate and quantile window of the operator's queries: five 1 s scrapes."""
+
+
+def engine_flags(args: list[str]) -> argparse.Namespace:
+    """The engine-sim settings in a rendered container's arguments (the rest is vLLM's)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--max-num-seqs", type=int, required=True)
+    parser.add_argument("--max-num-batched-tokens", type=int, required=True)
+    parser.add_argument("--max-model-len", type=int, required=True)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    return parser.parse_known_args(args)[0]
+
+
+class Cluster:
+    """The Deployment controller, kubelet and Service of the pool: one engine-sim per replica."""
+
+    def __init__(self, api: client.ApiClient, start_engine: Start, targets: Path) -> None:
+        self.api = api
+        self.start_engine = start_engine
+        self.targets = targets
+        self.engines: list[TestClient] = []
+        self.in_flight: dict[TestClient, int] = {}
+        self.reported: tuple[int, int] | None = None
+        self.write_targets()
+
+    def write_targets(self) -> None:
+        """Prometheus file service discovery: the ready engines, with the labels the rendered PodMonitor gives
+        a pod and the operator's queries group by."""
+        groups = [{"targets": [f"127.0.0.1:{engine.server.port}"],
+                   "labels": {"namespace": NAMESPACE, "inferencefleet_io_pool": POOL, "pod": f"{POOL}-{index}"}}
+                  for index, engine in enumerate(self.engines)]
+        staged = self.targets.with_suffix(".tmp")
+        staged.write_text(json.dumps(groups))
+        os.replace(staged, self.targets)  # atomic: Prometheus never reads half a file
+
+    async def reconcile(self) -> None:
+        """Run as many engines as the Deployment asks for, with its container's flags; report them ready."""
+        workload = await asyncio.to_thread(deployment, self.api, POOL)
+        if workload is None:
+            return
+        wanted = workload.spec.replicas
+        flags = engine_flags(workload.spec.template.spec.containers[0].args)
+        while len(self.engines) < wanted:
+            engine = await self.start_engine(time_scale=flags.time_scale, max_num_seqs=flags.max_num_seqs,
+                                             max_num_batched_tokens=flags.max_num_batched_tokens,
+                                             max_model_len=flags.max_model_len)
+            self.engines.append(engine)
+            self.in_flight[engine] = 0
+        while len(self.engines) > wanted:  # a terminating pod: out of the Service, drained, stopped
+            engine = self.engines.pop()
+            while self.in_flight[engine]:
+                await asyncio.sleep(0.05)
+            await engine.close()
+        self.write_targets()
+        if self.reported != (wanted, len(self.engines)):
+            await asyncio.to_thread(play_controller, self.api, POOL, len(self.engines))
+            self.reported = (wanted, len(self.engines))
+
+    async def run(self) -> None:
+        while True:
+            await self.reconcile()
+            await asyncio.sleep(0.2)
+
+    async def client(self) -> None:
+        """One closed-loop client until cancelled: a streamed request to the ready engine with the fewest in
+        flight, then the next. Cancelled, it hangs up, and the engine drops the request at its next token."""
+        while True:
+            if not self.engines:
+                await asyncio.sleep(0.1)
+                continue
+            engine = min(self.engines, key=self.in_flight.__getitem__)
+            self.in_flight[engine] += 1
+            try:
+                async with engine.post("/v1/completions", json={
+                        "prompt": "hi", "max_tokens": OUTPUT, "stream": True,
+                        "sim": {"prompt_tokens": PROMPT}}) as response:
+                    assert response.status == 200, await response.text()
+                    async for _ in response.content:
+                        pass
+            finally:
+                self.in_flight[engine] -= 1
+
+
+async def hang_up(clients: list[asyncio.Task[None]]) -> None:
+    """Cancel closed-loop clients; fail if one had already failed (a request not answered with 200)."""
+    for task in clients:
+        task.cancel()
+    outcomes = await asyncio.gather(*clients, return_exceptions=True)
+    failed = [o for o in outcomes if not isinstance(o, asyncio.CancelledError)]
+    assert not failed, f"load clients failed: {failed!r}"
+
+
+def replicas_where(api: client.ApiClient, accept: Callable[[int], bool]) -> Callable[[], Any]:
+    """A wait_for check: the Deployment once its spec.replicas is accepted."""
+    return lambda: (found := deployment(api, POOL)) is not None and accept(found.spec.replicas) and found
+
+
+def decision(api: client.ApiClient, action: str) -> Callable[[], dict[str, Any] | None]:
+    """A wait_for check: the pool's latest status decision of ``action``."""
+    def latest() -> dict[str, Any] | None:
+        found = [d for d in get_pool(api, POOL).get("status", {}).get("decisions", []) if d["action"] == action]
+        return found[-1] if found else None
+    return latest
+
+
+async def test_a_queue_scales_the_pool_up_and_the_scale_down_delay_holds_it_after_the_burst(
+        apiserver: Apiserver, start_engine: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        prometheus_binaries: None) -> None:
+    assert SCENARIO["spec"]["autoscaling"]["behavior"]["scaleDownDelay"] == f"{SCALE_DOWN_DELAY:g}s"
+    api = apiserver.api_client()
+    targets = tmp_path / "targets.json"
+    cluster = Cluster(api, start_engine, targets)
+    config = f"""
+global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+- job_name: engine-sim
+  file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]
+"""
+    monkeypatch.setenv("INFERENCEFLEET_SIGNALS_WINDOW", SIGNALS_WINDOW)
+    with prometheus(tmp_path / "tsdb", config) as url, running_operator(monkeypatch, url):
+        controller = asyncio.create_task(cluster.run())
+        burst = [asyncio.create_task(cluster.client()) for _ in range(IN_FLIGHT - 1)]
+        steady = asyncio.create_task(cluster.client())
+        try:
+            await asyncio.to_thread(create, api, example("quota.yaml"))
+            await asyncio.to_thread(create, api, SCENARIO)
+
+            scaled = await asyncio.to_thread(
+                wait_for, replicas_where(api, lambda n: n > 1), "the operator to scale the Deployment above 1")
+            up = await asyncio.to_thread(wait_for, decision(api, "ScaleUp"), "a ScaleUp decision in the status")
+            assert (up["from"], up["to"], up["applied"]) == (1, scaled.spec.replicas, True)
+            sizing = re.search(r"forecast ([\d.]+) req/s over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
+            assert sizing, f"the ScaleUp reason does not give the forecast and the replicas it needs: {up['reason']!r}"
+            assert int(sizing[2]) >= up["to"]
+            metrics = await asyncio.to_thread(
+                wait_for, lambda: has_condition(api, POOL, "MetricsAvailable", "True"), "MetricsAvailable=True")
+            assert metrics["reason"] == "SignalsFresh"
+            await asyncio.to_thread(wait_for, lambda: get_pool(api, POOL)["status"].get("readyReplicas") == up["to"],
+                                    f"{up['to']} ready replicas in the pool's status")
+
+            ended = time.monotonic()  # until now some 56 requests waited: a correct delay counts from later
+            await hang_up(burst)
+            down = await asyncio.to_thread(
+                wait_for, replicas_where(api, lambda n: n < up["to"]), "the scale-down after the delay",
+                SCALE_DOWN_DELAY + TIMEOUT)
+            held = time.monotonic() - ended
+            assert held >= SCALE_DOWN_DELAY, (
+                f"scaled down to {down.spec.replicas} {held:.1f}s after the burst ended, "
+                f"inside the {SCALE_DOWN_DELAY:g}s scale-down delay")
+            scaled_down = await asyncio.to_thread(wait_for, decision(api, "ScaleDown"), "a ScaleDown decision")
+            assert (scaled_down["from"], scaled_down["to"]) == (up["to"], down.spec.replicas)
+            assert f"below {up['to']} for" in scaled_down["reason"]
+            await hang_up([steady])
+        finally:
+            for task in (controller, *burst, steady):
+                task.cancel()
+            await asyncio.gather(controller, *burst, steady, return_exceptions=True)
