@@ -135,6 +135,12 @@ def _cold_start(pool: InferencePool, observation: PoolObservation, memory: PoolM
     return sample if old is None else old + COLD_START_ALPHA * (sample - old)
 
 
+def _last_workload(memory: PoolMemory) -> Workload | None:
+    if memory.prompt_tokens is None or memory.output_tokens is None:
+        return None
+    return Workload(memory.prompt_tokens, memory.output_tokens)
+
+
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
           memory: PoolMemory, now: float) -> _Plan:
     spec = pool.spec
@@ -146,7 +152,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
-        Workload.from_signals(signals, spec.model.maxContextTokens),
+        Workload.from_signals(signals, spec.model.maxContextTokens, _last_workload(memory)),
         spec.batching.maxNumBatchedTokens,
     )
     rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
@@ -213,6 +219,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         slo_headroom=slo_headroom,
+        prompt_tokens=model.workload.prompt_tokens,
+        output_tokens=model.workload.output_tokens,
         low_since=scale.low_since,
         low_peak=scale.low_peak,
         last_request_at=last_request if not missing else memory.last_request_at,

@@ -42,10 +42,12 @@ class Workload:
         return self.prompt_tokens + self.output_tokens / 2
 
     @classmethod
-    def from_signals(cls, signals: PoolSignals, max_context_tokens: int) -> Workload:
-        """Lengths from token rates over request rate; defaults while the pool is idle or unmeasured."""
+    def from_signals(cls, signals: PoolSignals, max_context_tokens: int, last: Workload | None = None) -> Workload:
+        """Lengths from token rates over request rate; while the pool is idle or unmeasured, the ``last``
+        lengths measured (the traffic that comes back is most likely the traffic that went), else defaults."""
         rate = signals.request_rate.value
-        prompt, output = DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS
+        prompt, output = (DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS) if last is None else \
+            (last.prompt_tokens, last.output_tokens)
         if rate is not None and rate > 1e-6:
             if signals.prompt_tokens_per_second.value is not None:
                 prompt = max(signals.prompt_tokens_per_second.value / rate, 1.0)

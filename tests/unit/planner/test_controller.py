@@ -157,6 +157,15 @@ def test_missing_latency_signals_leave_slo_met_unknown_and_say_why(make_pool, ma
     assert "ttft_p99: no series for this pool; itl_p99: no series for this pool" in condition.message
 
 
+def test_an_idle_pool_keeps_planning_with_the_request_lengths_it_last_measured(make_pool, make_world):
+    world = make_world([make_pool()])
+    busy = world.step({"p": 10.0}, prompt=2048, output=28).decision(KEY)
+    idle = world.step({"p": 0.0}).decision(KEY)  # no traffic: token rates say nothing about lengths
+    fresh = make_world([make_pool()]).step({"p": 0.0}).decision(KEY)  # never measured: the defaults
+    assert idle.replica_rate == pytest.approx(busy.replica_rate)
+    assert fresh.replica_rate != pytest.approx(busy.replica_rate, rel=0.05)
+
+
 def test_stale_signals_count_as_missing(make_pool, make_world):
     world = make_world([make_pool()])
     world.replicas[KEY] = [0.0] * 5
