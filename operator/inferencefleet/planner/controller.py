@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 
 from ..api.conditions import METRICS_AVAILABLE, PROGRESSING, QUOTA_LIMITED, SLO_MET
 from ..api.durations import format_duration
-from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..api.v1alpha1 import FleetQuota, InferencePool, SloSpec
 from ..errors import UserError
-from ..signals.model import PoolSignals, SignalsSnapshot
+from ..signals.model import PoolSignals, Sample, SignalsSnapshot
 from . import headroom
 from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
 from .batching import BatchingChoice, choose_max_num_seqs
@@ -135,6 +135,11 @@ def _cold_start(pool: InferencePool, observation: PoolObservation, memory: PoolM
     return sample if old is None else old + COLD_START_ALPHA * (sample - old)
 
 
+def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample, float], ...]:
+    """(name, observed p99, SLO) of inter-token latency and time to first token."""
+    return (("ITL", signals.itl_p99, slo.itlP99), ("TTFT", signals.ttft_p99, slo.ttftP99))
+
+
 def _last_workload(memory: PoolMemory) -> Workload | None:
     if memory.prompt_tokens is None or memory.output_tokens is None:
         return None
@@ -174,8 +179,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
             model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
         since = None if memory.updated_at is None else now - memory.updated_at
-        ratios = [sample.value / target for sample, target in
-                  ((signals.ttft_p99, slo.ttftP99), (signals.itl_p99, slo.itlP99)) if sample.ok and sample.value is not None]
+        ratios = [sample.value / target for _, sample, target in _latency_slos(signals, slo)
+                  if sample.ok and sample.value is not None]
         settled = memory.last_scale_up is None or now - memory.last_scale_up >= cold_start + LATENCY_WINDOW_S
         slo_headroom = headroom.updated(slo_headroom, ratios if active else [], since or 0.0, settled)
         arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
@@ -372,14 +377,14 @@ def _slo_condition(plan: _Plan) -> ConditionVerdict:
     slo = plan.pool.spec.autoscaling.slo
     note = f"; {plan.capacity.problem}" if plan.capacity.problem else ""
     note += f"; {plan.profile_note}" if plan.profile_note else ""
+    latencies = _latency_slos(plan.signals, slo)
     observed = [
         (name, sample.value, target)
-        for name, sample, target in (("ITL", plan.signals.itl_p99, slo.itlP99), ("TTFT", plan.signals.ttft_p99, slo.ttftP99))
+        for name, sample, target in latencies
         if sample.ok and sample.value is not None and math.isfinite(sample.value)
     ]
     if not observed:
-        why = "; ".join(f"{name}: {sample.missing or 'not a finite number'}" for name, sample in
-                        (("ttft_p99", plan.signals.ttft_p99), ("itl_p99", plan.signals.itl_p99)))
+        why = "; ".join(f"{name} p99: {sample.missing or 'not a finite number'}" for name, sample, _ in latencies)
         return ConditionVerdict(SLO_MET, "Unknown", "NoLatencySignals", f"no p99 latency observed ({why}){note}")
     broken = [(n, v, t) for n, v, t in observed if v > t]
     text = ", ".join(f"{n} p99 {format_duration(round(v, 3))} (SLO {format_duration(t)})" for n, v, t in observed)

@@ -154,7 +154,7 @@ def test_missing_latency_signals_leave_slo_met_unknown_and_say_why(make_pool, ma
     assert decision.condition("MetricsAvailable").status == "True"
     condition = decision.condition("SLOMet")
     assert (condition.status, condition.reason) == ("Unknown", "NoLatencySignals")
-    assert "ttft_p99: no series for this pool; itl_p99: no series for this pool" in condition.message
+    assert "ITL p99: no series for this pool; TTFT p99: no series for this pool" in condition.message
 
 
 def test_an_idle_pool_keeps_planning_with_the_request_lengths_it_last_measured(make_pool, make_world):
