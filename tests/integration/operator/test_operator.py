@@ -46,10 +46,15 @@ def test_pool_is_applied_server_side_with_owner_and_reports_status(
         assert all(r.headers["Content-Type"] == "application/apply-patch+yaml" for r in applies)
         assert all(r.params.get("fieldManager") == "inferencefleet" and r.params.get("force") == "true"
                    for r in applies)
-        kinds = {r.url.path.split("/")[-2] for r in apiserver.requests()
-                 if r.method == "PATCH" and r.params.get("fieldManager") == "inferencefleet"
-                 and r.headers.get("Content-Type") == "application/apply-patch+yaml"}
-        assert kinds >= {"deployments", "services", "poddisruptionbudgets", "podmonitors"}
+        children = {"deployments", "services", "poddisruptionbudgets", "podmonitors"}
+
+        def applied_kinds() -> set[str]:
+            return {r.url.path.split("/")[-2] for r in apiserver.requests()
+                    if r.method == "PATCH" and r.params.get("fieldManager") == "inferencefleet"
+                    and r.headers.get("Content-Type") == "application/apply-patch+yaml"}
+
+        # The children are applied one after the other: the Deployment can exist before the rest.
+        wait_for(lambda: applied_kinds() >= children, f"server-side applies of {sorted(children)}")
 
         wait_for(lambda: has_condition(api, "llama", "SpecValid", "True"), "SpecValid=True")
         wait_for(lambda: has_condition(api, "llama", "Ready", "False"), "Ready=False before any pod is ready")
