@@ -69,6 +69,11 @@ class ScaleOutcome:
     low_peak: int | None
 
 
+def planned_rate(slo_rate: float, spec: InferencePoolSpec, headroom: float = 1.0) -> float:
+    """Req/s planned per replica: the SLO rate x behavior.targetUtilization / the SLO headroom."""
+    return slo_rate * spec.autoscaling.behavior.targetUtilization / headroom
+
+
 def ideal_replicas(demand: float, replica_rate: float) -> int:
     """Replicas needed to serve ``demand`` req/s at ``replica_rate`` each."""
     if demand <= 0:

@@ -13,10 +13,10 @@ Every change and every kept difference from the recommendation carries its reaso
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..api.v1alpha1 import InferencePoolSpec
+from .autoscale import ideal_replicas, planned_rate
 from .slo import ReplicaModel, itl_batch, slo_capacity
 from .types import DecisionRecord
 
@@ -56,6 +56,7 @@ def choose_max_num_seqs(
     cold_start: float,
     last_rollout: float | None,
     now: float,
+    headroom: float = 1.0,
 ) -> BatchingChoice:
     """The batching decision for one pool. ``running`` is the value the pods run (None: no pods).
 
@@ -95,7 +96,8 @@ def choose_max_num_seqs(
     if last_rollout is not None and now - last_rollout < cooldown:
         return _keep(running, recommended, f"last rollout {now - last_rollout:.0f}s ago, within the "
                                            f"{cooldown:.0f}s cooldown")
-    saved = _replicas_needed(model, running, demand, spec) - _replicas_needed(model, recommended, demand, spec)
+    saved = (_replicas_needed(model, running, demand, spec, headroom)
+             - _replicas_needed(model, recommended, demand, spec, headroom))
     if saved <= 0:
         return _keep(running, recommended, f"{recommended} saves no replicas at {demand:.1f} req/s and "
                                            f"{running} meets the {slo.itlP99 * 1e3:.0f}ms ITL SLO "
@@ -110,12 +112,13 @@ def choose_max_num_seqs(
                     f"rollout of {replicas} x {cold_start:.0f}s cold start")
 
 
-def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec) -> int:
+def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec,
+                     headroom: float) -> int:
     if not demand:
         return 0
     slo = spec.autoscaling.slo
     capacity = slo_capacity(model, max_num_seqs, slo.itlP99, slo.ttftP99)
-    return math.ceil(demand / (capacity.rate * spec.autoscaling.behavior.targetUtilization))
+    return ideal_replicas(demand, planned_rate(capacity.rate, spec, headroom))
 
 
 def _rollout(running: int, value: int, recommended: int, reason: str) -> BatchingChoice:

@@ -18,7 +18,7 @@ from ..api.v1alpha1 import FleetQuota, InferencePool, SloSpec
 from ..errors import UserError
 from ..signals.model import PoolSignals, Sample, SignalsSnapshot
 from . import headroom
-from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas
+from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas, planned_rate
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
@@ -193,10 +193,10 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
             envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
     batching = choose_max_num_seqs(
-        spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now
+        spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now, slo_headroom
     )
     capacity = slo_capacity(model, batching.max_num_seqs, slo.itlP99, slo.ttftP99)
-    replica_rate = capacity.rate * spec.autoscaling.behavior.targetUtilization / slo_headroom
+    replica_rate = planned_rate(capacity.rate, spec, slo_headroom)
     last_request = now if active or memory.last_request_at is None else memory.last_request_at
     scale = decide(spec, ScaleInput(
         current=observation.replicas,
