@@ -14,7 +14,12 @@
    every window meets the SLO (at most ROUNDS replays), so the bound is checked against the
    simulated latencies, not only the capacity estimate. The step stays small so the bound stays
    tight; second-long bursts (the Azure code trace) need several times a minute's mean rate and so
-   more rounds. The result reports its attainment and any window still missed.
+   more rounds. Raising a window that missed can over-provision it (its miss may have been the
+   previous window's backlog) and ceil(lambda_w / c) can over-provision a pooled fleet (replicas
+   behind one router serve more than c each), so then every window is lowered by one replica at a
+   time (at most LOWERING_ROUNDS replays): a lowering that keeps every window at 99% is kept; a
+   window that missed, and the one before it, stay where they were. The result reports its attainment and any window
+   still missed (when raising never met the SLO).
 4. ``peak``: max_w n_w after those rounds, the static peak-provisioning reference (without the
    rounds, ceil(peak rate / c) can miss windows that the oracle is required to meet).
 """
@@ -39,7 +44,9 @@ WINDOW = 60.0
 BUMP = 0.2
 """Share of a window's replicas added when it missed the SLO in a replay round."""
 ROUNDS = 12
-"""Most replays of the oracle."""
+"""Most replays while raising windows that missed the SLO."""
+LOWERING_ROUNDS = 4
+"""Most replays while lowering windows that may need less."""
 GOOD_SHARE = 0.99
 """Share of requests that must meet both SLOs (per replica in the load test, per window in the oracle)."""
 
@@ -161,6 +168,7 @@ class OracleOutcome:
     peak: dict[PoolKey, int]
     """Most replicas any window needed after the replay rounds (the static peak-provisioning reference)."""
     rounds: int
+    """Replays of the trace it took."""
 
 
 def oracle(
@@ -170,28 +178,50 @@ def oracle(
     *,
     quota: FleetQuota | None = None,
     rounds: int = ROUNDS,
+    lowering_rounds: int = LOWERING_ROUNDS,
     progress: Callable[[float, float], None] | None = None,
 ) -> OracleOutcome:
-    """Plan from the capacity, replay, add replicas to every window that missed 99%, repeat until none does."""
+    """Plan from the capacity; raise every window that missed 99% and replay until none does; then
+    lower the windows one replica at a time, keeping what still meets the SLO (module docstring)."""
     horizon = max(t.duration for t in traces.values())
     need = {pool_key(p): needed(traces[pool_key(p)], capacity[pool_key(p)].rate, horizon) for p in pools}
     by_key = {pool_key(p): p for p in pools}
-    result: SimResult | None = None
-    rounds_run = 0
-    for _ in range(rounds):
-        rounds_run += 1
+    replays = 0
+
+    def replay(counts: dict[PoolKey, list[int]]) -> tuple[SimResult, dict[PoolKey, Schedule], dict[PoolKey, list[int]]]:
+        nonlocal replays
+        replays += 1
         schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min)
-                     for k, n in need.items()}
-        policy = ScheduledPolicy(schedules)
-        result = simulate(pools, traces, policy, quota=quota, horizon=horizon, progress=progress,
+                     for k, n in counts.items()}
+        result = simulate(pools, traces, ScheduledPolicy(schedules), quota=quota, horizon=horizon, progress=progress,
                           initial_replicas={k: s.initial() for k, s in schedules.items()})
-        missed = {p.key: p.missed_windows for p in result.pools}
+        missed = {p.key: [w for w in p.missed_windows if w < len(counts[p.key])] for p in result.pools}
+        return result, schedules, missed
+
+    for _ in range(rounds):
+        result, schedules, missed = replay(need)
         if not any(missed.values()):
             break
         for key, windows in missed.items():
             for w in windows:
-                if w < len(need[key]):
-                    need[key][w] += max(1, math.ceil(BUMP * need[key][w]))
-    assert result is not None
+                need[key][w] += max(1, math.ceil(BUMP * need[key][w]))
+    else:
+        lowering_rounds = 0  # the SLO was never met: nothing to lower from
+    firm: dict[PoolKey, set[int]] = {k: set() for k in need}
+    for _ in range(lowering_rounds):
+        trial = {k: [n if w in firm[k] else _lowered(n) for w, n in enumerate(counts)] for k, counts in need.items()}
+        if trial == need:
+            break
+        tried, tried_schedules, missed = replay(trial)
+        if not any(missed.values()):
+            need, result, schedules = trial, tried, tried_schedules
+            continue
+        for key, windows in missed.items():  # a window that missed, and the one before it (its backlog), stay
+            firm[key].update(w2 for w in windows for w2 in (w - 1, w) if w2 >= 0)
     peak = {k: max(n, default=0) for k, n in need.items()}
-    return OracleOutcome(result, schedules, dict(capacity), peak, rounds_run)
+    return OracleOutcome(result, schedules, dict(capacity), peak, replays)
+
+
+def _lowered(count: int) -> int:
+    """One replica less, never below one where there was one (a window with requests keeps a replica)."""
+    return count - 1 if count > 1 else count

@@ -100,18 +100,27 @@ def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
     """Multiply the arrival rate by ``factor`` keeping the timeline.
 
     Each request is kept floor(factor) times plus once more with probability frac(factor); every
-    extra copy arrives up to 1 s later (uniform jitter), so bursts keep their 1-second shape.
+    extra copy arrives up to 1 s later (uniform jitter), so bursts keep their 1-second shape. An
+    extra copy is another user's request: it takes the lengths of a random request of the same
+    minute, so the minute's length mix is kept but one long prompt does not become a burst of
+    identical long prompts.
     """
     if not factor > 0:
         raise UserError(f"--scale: must be > 0 (got {factor})")
     rng = random.Random(seed)
+    minutes: dict[int, list[Request]] = {}
+    for r in trace.requests:
+        minutes.setdefault(int(r.arrival // 60), []).append(r)
     whole, frac = int(factor), factor - int(factor)
     out: list[Request] = []
     for r in trace.requests:
         copies = whole + (rng.random() < frac)
-        for copy in range(copies):
-            arrival = r.arrival + (rng.random() if copy else 0.0)
-            out.append(Request(f"{r.id}.{copy}" if copy else r.id, arrival, r.prompt_tokens, r.output_tokens))
+        if copies:
+            out.append(r)
+        neighbours = minutes[int(r.arrival // 60)]
+        for copy in range(1, copies):
+            shape = neighbours[rng.randrange(len(neighbours))]
+            out.append(Request(f"{r.id}.{copy}", r.arrival + rng.random(), shape.prompt_tokens, shape.output_tokens))
     out.sort(key=lambda r: r.arrival)
     return Trace(trace.name if factor == 1 else f"{trace.name} rate x{factor:g}", tuple(out))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from inferencefleet.api.v1alpha1 import InferencePool
@@ -81,3 +84,22 @@ def test_oracle_meets_every_window_of_second_long_bursts(pool: InferencePool) ->
     outcome = oracle([pool], {key: trace}, capacity)
     assert outcome.result.pools[0].missed_windows == [] and outcome.result.attainment >= 0.99
     assert outcome.peak[key] >= 4 * max(mean_need)
+
+
+def test_oracle_lowers_windows_a_pooled_fleet_does_not_need(pool: InferencePool) -> None:
+    """Steady Poisson load at 10x one replica's load-tested SLO capacity: ten replicas behind one router
+    serve more than ten times one replica, so the lowering rounds find a cheaper schedule that still
+    meets every window."""
+    rng = random.Random(3)
+    lengths = load_trace(bundled_trace_path())
+    capacity = replica_capacity(pool, lengths, requests=1000)
+    rate = 10 * capacity.rate
+    arrivals = list(itertools.accumulate(rng.expovariate(rate) for _ in range(int(240 * rate))))
+    shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in arrivals]
+    trace = Trace("poisson", tuple(Request(i, t, s.prompt_tokens, s.output_tokens)
+                                   for i, (t, s) in enumerate(zip(arrivals, shapes, strict=True))))
+    key = pool_key(pool)
+    raised = oracle([pool], {key: trace}, {key: capacity}, lowering_rounds=0)
+    lowered = oracle([pool], {key: trace}, {key: capacity})
+    assert raised.result.pools[0].missed_windows == [] == lowered.result.pools[0].missed_windows
+    assert lowered.result.gpu_hours < raised.result.gpu_hours

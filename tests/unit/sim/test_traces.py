@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from inferencefleet.errors import UserError
+from inferencefleet.sim.replica import Request
 from inferencefleet.sim.traces import (
+    Trace,
     bundled_trace_path,
     compress,
     load_trace,
@@ -76,6 +78,21 @@ def test_compress_scale_and_truncate(tmp_path: Path) -> None:
     assert doubled.duration <= trace.duration + 1
     assert all(a.arrival <= b.arrival for a, b in zip(doubled.requests, doubled.requests[1:], strict=False))
     assert truncate(trace, 60).duration < 60
+
+
+def test_scale_rate_copies_take_other_requests_lengths_from_the_same_minute() -> None:
+    """One 8,000-token prompt among short ones: x20 keeps about 20 such prompts per minute's mix, not a
+    1-second burst of 20 identical ones."""
+    short = [Request(i, i * 0.6, 100, 10) for i in range(100)]  # one minute of 100-token prompts
+    trace = Trace("t", tuple(sorted([*short, Request("long", 30.0, 8000, 10),
+                                     *(Request(f"next{i}", 60.0 + i, 2000, 50) for i in range(10))],
+                                    key=lambda r: r.arrival)))
+    scaled = scale_rate(trace, 20, seed=1)
+    near_long = [r for r in scaled.requests if 30.0 <= r.arrival <= 31.0]
+    assert sum(r.prompt_tokens == 8000 for r in near_long) <= 3 < len(near_long)
+    first_minute = [r for r in scaled.requests if r.arrival < 60.0]
+    assert 5 <= sum(r.prompt_tokens == 8000 for r in first_minute) <= 40  # the minute's mix: 1 in 101
+    assert all(r.prompt_tokens == 2000 for r in scaled.requests if str(r.id).startswith("next"))  # its own minute's
 
 
 @pytest.mark.parametrize(
