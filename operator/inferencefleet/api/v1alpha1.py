@@ -716,3 +716,17 @@ class FleetQuota(ApiModel):
     metadata: ObjectMeta
     spec: FleetQuotaSpec
     status: FleetQuotaStatus | None = None
+
+    def misfit(self, tier: str, gpu_type: str) -> tuple[str, str] | None:
+        """(pool field, why) when this quota cannot budget a pool of ``tier`` on ``gpu_type``, else None."""
+        if self.spec.tier(tier) is None:
+            return "spec.tier", (f"'{tier}' is not a tier of FleetQuota '{self.metadata.name}'; allowed: "
+                                 f"{', '.join(t.name for t in self.spec.tiers)}")
+        if self.spec.price(gpu_type) is None:
+            return "spec.topology.gpu.type", self.unpriced(gpu_type)
+        return None
+
+    def unpriced(self, gpu_type: str) -> str:
+        """Why ``gpu_type`` has no dollar figure here."""
+        priced = ", ".join(p.type for p in self.spec.gpuPrices) or "none"
+        return f"'{gpu_type}' has no price in FleetQuota '{self.metadata.name}' gpuPrices; priced types: {priced}"

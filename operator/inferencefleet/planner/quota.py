@@ -130,13 +130,8 @@ class _Ledger:
 
 def ungovernable(quota: FleetQuota, tier: str, gpu_type: str) -> str | None:
     """Why the quota cannot budget a pool of ``tier`` on ``gpu_type`` (unknown tier, unpriced GPU), or None."""
-    spec = quota.spec
-    if spec.tier(tier) is None:
-        return f"tier {tier!r} is not in FleetQuota {quota.metadata.name} (tiers: {', '.join(t.name for t in spec.tiers)})"
-    if spec.price(gpu_type) is None:
-        priced = ", ".join(p.type for p in spec.gpuPrices) or "none"
-        return f"GPU type {gpu_type!r} has no price in FleetQuota {quota.metadata.name} (priced: {priced})"
-    return None
+    problem = quota.misfit(tier, gpu_type)
+    return None if problem is None else f"{problem[0]}: {problem[1]}"
 
 
 def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcome:

@@ -16,20 +16,11 @@ def gpu_price(pool: InferencePool, quota: FleetQuota) -> float:
             f"'{pool.spec.quotaRef}' is not FleetQuota '{quota.metadata.name}'; allowed: the FleetQuota the pool "
             "draws from, the one quotaRef names",
         )
-    if spec.tier(pool.spec.tier) is None:
-        raise RenderError(
-            "spec.tier",
-            f"'{pool.spec.tier}' is not a tier of FleetQuota '{quota.metadata.name}'; allowed: "
-            f"{', '.join(t.name for t in spec.tiers)}",
-        )
-    gpu_type = pool.spec.topology.gpu.type
-    price = spec.price(gpu_type)
-    if price is None:
-        raise RenderError(
-            "spec.topology.gpu.type",
-            f"'{gpu_type}' has no price in FleetQuota '{quota.metadata.name}' gpuPrices; priced types: "
-            f"{', '.join(p.type for p in spec.gpuPrices)}",
-        )
+    problem = quota.misfit(pool.spec.tier, pool.spec.topology.gpu.type)
+    if problem is not None:
+        raise RenderError(*problem)
+    price = spec.price(pool.spec.topology.gpu.type)
+    assert price is not None
     return price
 
 

@@ -42,11 +42,7 @@ def pool_cost(pool: InferencePool, quota: FleetQuota, signals: PoolSignals) -> P
     gpu_type = pool.spec.topology.gpu.type
     price = quota.spec.price(gpu_type)
     if price is None:
-        priced = ", ".join(p.type for p in quota.spec.gpuPrices)
-        reasons.append(
-            f"FleetQuota {quota.metadata.name} has no spec.gpuPrices entry for GPU type '{gpu_type}' "
-            f"(priced: {priced})"
-        )
+        reasons.append(quota.unpriced(gpu_type))
     hourly = gpus * price if gpus is not None and price is not None else None
     tokens = signals.output_tokens_per_second
     per_million = None

@@ -75,10 +75,12 @@ BAD_INPUTS = {
     "malformed state": (lambda t: ["--state", _write(t, "{not json")], "malformed JSON"),
     "tier not in the quota": (
         lambda t: ["-f", _pool_with(t, ("tier: free", "tier: gold"))],
-        "pool serving/llama3-8b-free: tier 'gold' is not in FleetQuota default (tiers: premium, standard, free)"),
+        "pool serving/llama3-8b-free: spec.tier: 'gold' is not a tier of FleetQuota 'default'; "
+        "allowed: premium, standard, free"),
     "GPU type without a price": (
         lambda t: ["-f", _pool_with(t, ("type: H100-80GB", "type: L4"))],
-        "pool serving/llama3-8b-free: GPU type 'L4' has no price in FleetQuota default (priced: H100-80GB"),
+        "pool serving/llama3-8b-free: spec.topology.gpu.type: 'L4' has no price in FleetQuota 'default' "
+        "gpuPrices; priced types: H100-80GB"),
 }
 
 

@@ -65,7 +65,7 @@ def test_multi_node_groups_are_granted_whole(make_quota):
 def test_unknown_tier_and_unpriced_gpu_hold_at_current(make_quota):
     q = make_quota(tiers=TIERS)
     out = allocate(q, [request("x", "gold", 5, current=2), request("y", "free", 5, gpu_type="TPU", current=1)])
-    assert out.grants[("ns", "x")].granted == 2 and "tier 'gold' is not in FleetQuota" in out.grants[("ns", "x")].reason
+    assert out.grants[("ns", "x")].granted == 2 and "spec.tier: 'gold' is not a tier of FleetQuota" in out.grants[("ns", "x")].reason
     assert out.grants[("ns", "y")].granted == 1 and "no price" in out.grants[("ns", "y")].reason
 
 

@@ -48,8 +48,8 @@ def test_cost_per_hour_and_per_million_tokens() -> None:
 def test_missing_price_is_explained_not_guessed() -> None:
     cost = pool_cost(pool(gpu="L40S"), quota(), signals(ready_replicas=2, output_tokens_per_second=100))
     assert cost.gpus == 8 and cost.dollars_per_hour is None and cost.dollars_per_million_tokens is None
-    assert cost.reasons == ("FleetQuota default has no spec.gpuPrices entry for GPU type 'L40S' "
-                            "(priced: H100-80GB, A100-80GB)",)
+    assert cost.reasons == ("'L40S' has no price in FleetQuota 'default' gpuPrices; "
+                            "priced types: H100-80GB, A100-80GB",)
 
 
 def test_missing_or_zero_signals_leave_cost_unset_with_reasons() -> None:
