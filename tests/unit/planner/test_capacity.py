@@ -191,3 +191,20 @@ def test_online_correction_converges_to_the_engine_it_observes(make_pool, engine
         model = replace(model, correction=corrected(model, itl, ttft, batch, rate))
     assert (model.correction.step, model.correction.prefill) == pytest.approx(engine, rel=0.01)
     assert model.arrival_rate(batch, 2.0) == pytest.approx(truth.arrival_rate(batch, 2.0), rel=0.01)
+
+
+def test_prefill_multiplier_learns_only_where_a_p99_ttft_measures_queueing(make_pool):
+    """Light load: the p99 is the longest prompts' own prefill. Decode-bound: the prefill time left is a
+    small difference of large terms. Neither moves the multiplier; a loaded, prefill-bound replica does."""
+    model = _model(make_pool, chunk=256)
+
+    def decode(batch: int) -> float:
+        """Replica seconds of decoding per request at ``batch``, as the model counts them."""
+        return model.workload.output_tokens * model.decode_step(batch) / batch
+
+    light = 0.1 / (model.prefill_service() + decode(48))  # load 0.1
+    decode_bound = 0.8 / decode(2)  # decoding takes 80% of the replica
+    informative = 0.6 / (model.prefill_service() + decode(48))  # load 0.6, mostly prefill
+    assert corrected(model, None, 1.0, 48, light).prefill == 1.0
+    assert corrected(model, None, 1.0, 2, decode_bound).prefill == 1.0
+    assert corrected(model, None, 1.0, 48, informative).prefill != 1.0

@@ -310,11 +310,11 @@ def test_online_correction_follows_a_slower_engine(make_world):
 
 def test_corrections_wait_one_latency_window_after_a_queue(make_world):
     world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
-    replicas_over(world, [40.0] * 3, running=40.0 * 4, waiting=500.0, ttft=30.0)
+    replicas_over(world, [40.0] * 3, running=40.0 * 12, waiting=500.0, ttft=30.0)
     learned = world.state.memory(KEY).prefill_correction
-    replicas_over(world, [40.0] * 3, running=40.0 * 4, ttft=30.0)  # 45 s: the p99 still holds queued waits
+    replicas_over(world, [40.0] * 3, running=40.0 * 12, ttft=30.0)  # 45 s: the p99 still holds queued waits
     assert world.state.memory(KEY).prefill_correction == learned
-    replicas_over(world, [40.0] * 2, running=40.0 * 4, ttft=30.0)
+    replicas_over(world, [40.0] * 2, running=40.0 * 12, ttft=30.0)
     assert world.state.memory(KEY).prefill_correction != learned
 
 
