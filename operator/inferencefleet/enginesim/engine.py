@@ -160,11 +160,13 @@ class EngineLoop:
             before = (self.replica.stats.prompt_tokens, self.replica.stats.generation_tokens)
             outcome = self.replica.step()
             if outcome is None:
-                self._gauges(running=0)
+                self._gauges(running=0, kv_usage=self.replica.kv_usage)
                 self._work.clear()
                 await self._work.wait()
                 continue
-            self._gauges(running=self.replica.num_running + len(outcome.finished))  # the batch now in flight
+            freed = sum(c.request.prompt_tokens + c.request.output_tokens for c in outcome.finished)
+            self._gauges(running=self.replica.num_running + len(outcome.finished),  # the batch now in flight
+                         kv_usage=self.replica.kv_usage + freed / self.replica.kv_capacity)
             deadline = self._wall_time(outcome.ended)
             delay = deadline - time.perf_counter()
             if delay > 0:
@@ -205,11 +207,12 @@ class EngineLoop:
             stream.close()
             self._remember(stream)
 
-    def _gauges(self, running: int) -> None:
-        """Scheduler gauges as vLLM records them when it schedules a step."""
+    def _gauges(self, running: int, kv_usage: float) -> None:
+        """Scheduler gauges as vLLM records them when it schedules a step: the batch in flight (sequences
+        finishing in it still hold their KV cache)."""
         self.metrics.running.set(running)
         self.metrics.waiting.set(self.replica.num_waiting)
-        self.metrics.kv_cache_usage.set(self.replica.kv_usage)
+        self.metrics.kv_cache_usage.set(kv_usage)
 
     def _remember(self, stream: TokenStream) -> None:
         self._timelines[stream.id] = {"id": stream.id, "time_scale": self.config.time_scale,

@@ -120,6 +120,22 @@ async def test_concurrency_above_max_num_seqs_queues(start_engine):
     assert value(samples, "vllm:request_queue_time_seconds_count") == 6
 
 
+async def test_a_batch_in_flight_holds_kv_cache_also_in_its_last_step(start_engine):
+    """Two requests of the same length finish in the same step; while it runs (gauges are set when a step is
+    scheduled) the batch still holds its KV cache: running 2 with usage 0 would read as an empty engine."""
+    client = await start_engine(time_scale=0.2, max_num_seqs=2)
+    requests = [asyncio.create_task(client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 12}))
+                for _ in range(2)]
+    seen = []
+    while not all(r.done() for r in requests):
+        samples = await metric_samples(client)
+        seen.append((value(samples, "vllm:num_requests_running"), value(samples, "vllm:kv_cache_usage_perc")))
+        await asyncio.sleep(0.005)
+    assert [r.result().status for r in requests] == [200] * 2
+    assert any(running == 2 for running, _ in seen)
+    assert all(kv > 0 for running, kv in seen if running > 0)
+
+
 async def test_client_disconnect_counts_as_abort(start_engine):
     client = await start_engine(time_scale=1)
     response = await client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 500, "stream": True})
