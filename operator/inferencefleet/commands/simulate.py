@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
                         help="trace format (default: auto, by extension and header)")
     parser.add_argument("--lengths", metavar="FILE",
                         help="per-request trace to draw lengths from for --trace-format envelope (default: bundled)")
-    parser.add_argument("--scale", type=float, default=1.0, metavar="X", help="multiply the request rate (default 1)")
+    parser.add_argument("--scale", type=float, default=1.0, metavar="X",
+                        help="multiply the request rate (default 1): each request is repeated within its second, "
+                             "the copies taking the lengths of other requests of the same minute")
     parser.add_argument("--compress", type=float, default=1.0, metavar="X",
                         help="divide arrival times, replaying X times faster (default 1)")
     parser.add_argument("--duration", type=float, metavar="S", help="replay only the first S seconds")
