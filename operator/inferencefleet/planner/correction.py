@@ -50,9 +50,10 @@ def corrected(
         # Invert the M/M/1 p99: the prefill multiplier c with ln(100) / (mu'(c) - rate) + step = observed.
         step_model = replace(raw_model, correction=replace(Correction(), step=correction.step))
         queueing = ttft_p99 - step_model.itl_p99(batch)
-        decode_share = rate_per_replica * model.workload.output_tokens * step_model.decode_step(batch) / batch
-        load = decode_share + rate_per_replica * step_model.prefill_service()
+        decode_share = rate_per_replica * step_model.decode_cost(batch)
+        prefill = raw_model.prefill_service()
+        load = decode_share + rate_per_replica * prefill
         if queueing > 0 and decode_share < MAX_DECODE_SHARE and load >= MIN_LOAD:
-            raw = (1.0 - decode_share) / (raw_model.prefill_service() * (rate_per_replica + LN100 / queueing))
+            raw = (1.0 - decode_share) / (prefill * (rate_per_replica + LN100 / queueing))
             correction = replace(correction, prefill=_blend(correction.prefill, raw))
     return correction

@@ -87,6 +87,10 @@ class ReplicaModel:
         extra = self.profile.step_time(batch, cached, chunk) - decode
         return decode * self.correction.step + extra * self.correction.prefill
 
+    def decode_cost(self, batch: int) -> float:
+        """Replica seconds of decoding per request at ``batch``: its output tokens x the step / batch, corrected."""
+        return self.workload.output_tokens * self.decode_step(batch) / batch
+
     def prefill_service(self) -> float:
         """Seconds of prefill per request, corrected."""
         return self.profile.prefill_time(round(self.workload.prompt_tokens)) * self.correction.prefill
@@ -110,17 +114,15 @@ class ReplicaModel:
 
     def arrival_rate(self, batch: int, ttft_slo: float) -> float:
         """Largest arrival rate (req/s) one replica serves at concurrency ``batch`` within the TTFT SLO."""
-        decode_cost = self.workload.output_tokens * self.decode_step(batch) / batch
         mu = 1.0 / self.prefill_service()
         budget = ttft_slo - self.itl_p99(batch)
         if budget <= 0:
             return 0.0
-        return max(0.0, (mu - LN100 / budget) / (1.0 + mu * decode_cost))
+        return max(0.0, (mu - LN100 / budget) / (1.0 + mu * self.decode_cost(batch)))
 
     def ttft_p99(self, rate: float, batch: int) -> float | None:
         """Predicted p99 TTFT at ``rate`` req/s per replica (None when the replica is overloaded)."""
-        decode_cost = self.workload.output_tokens * self.decode_step(batch) / batch
-        spare = (1.0 - rate * decode_cost) / self.prefill_service() - rate
+        spare = (1.0 - rate * self.decode_cost(batch)) / self.prefill_service() - rate
         return None if spare <= 0 else LN100 / spare + self.itl_p99(batch)
 
 
@@ -164,5 +166,5 @@ def slo_capacity(model: ReplicaModel, max_num_seqs: int, itl_slo: float, ttft_sl
             f"TTFT p99 {ttft_slo * 1e3:.0f}ms is unattainable: a {model.workload.prompt_tokens:.0f}-token "
             f"prompt needs {model.prefill_service() * 1e3:.0f}ms of prefill plus queueing"
         )
-        rate = 1.0 / (model.prefill_service() + model.workload.output_tokens * model.decode_step(batch) / batch)
+        rate = 1.0 / (model.prefill_service() + model.decode_cost(batch))
     return SloCapacity(batch, model.itl_p99(batch), rate, problem)

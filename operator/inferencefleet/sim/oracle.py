@@ -18,8 +18,8 @@
    previous window's backlog) and ceil(lambda_w / c) can over-provision a pooled fleet (replicas
    behind one router serve more than c each), so then every window is lowered by one replica at a
    time (at most LOWERING_ROUNDS replays): a lowering that keeps every window at 99% is kept; a
-   window that missed, and the one before it, stay where they were. The result reports its attainment and any window
-   still missed (when raising never met the SLO).
+   window that missed, and the one before it, stay where they were. The result reports its
+   attainment and any window still missed (when raising never met the SLO).
 4. ``peak``: max_w n_w after those rounds, the static peak-provisioning reference (without the
    rounds, ceil(peak rate / c) can miss windows that the oracle is required to meet).
 """

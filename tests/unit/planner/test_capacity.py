@@ -155,8 +155,7 @@ def test_arrival_rate_is_the_rate_whose_predicted_p99_ttft_meets_the_slo(make_po
     assert model.ttft_p99(capacity.rate, capacity.batch) == pytest.approx(ttft, rel=1e-6)
     above = model.ttft_p99(capacity.rate * 1.05, capacity.batch)
     assert above is None or above > ttft
-    decode_cost = model.workload.output_tokens * model.decode_step(capacity.batch) / capacity.batch
-    assert capacity.rate < 1 / (decode_cost + model.prefill_service())  # below the throughput bound
+    assert capacity.rate < 1 / (model.decode_cost(capacity.batch) + model.prefill_service())  # the throughput bound
 
 
 def test_a_looser_ttft_slo_serves_more_requests_per_replica_up_to_the_throughput_bound(make_pool):
@@ -164,7 +163,7 @@ def test_a_looser_ttft_slo_serves_more_requests_per_replica_up_to_the_throughput
     rates = [slo_capacity(model, 256, 0.1, ttft).rate for ttft in (0.3, 0.5, 1.0, 2.0, 10.0, 100.0)]
     assert rates == sorted(rates) and len(set(rates)) == len(rates)
     batch = slo_capacity(model, 256, 0.1, 100.0).batch
-    bound = 1 / (model.workload.output_tokens * model.decode_step(batch) / batch + model.prefill_service())
+    bound = 1 / (model.decode_cost(batch) + model.prefill_service())
     assert rates[-1] == pytest.approx(bound, rel=0.02)
 
 
@@ -197,14 +196,9 @@ def test_prefill_multiplier_learns_only_where_a_p99_ttft_measures_queueing(make_
     """Light load: the p99 is the longest prompts' own prefill. Decode-bound: the prefill time left is a
     small difference of large terms. Neither moves the multiplier; a loaded, prefill-bound replica does."""
     model = _model(make_pool, chunk=256)
-
-    def decode(batch: int) -> float:
-        """Replica seconds of decoding per request at ``batch``, as the model counts them."""
-        return model.workload.output_tokens * model.decode_step(batch) / batch
-
-    light = 0.1 / (model.prefill_service() + decode(48))  # load 0.1
-    decode_bound = 0.8 / decode(2)  # decoding takes 80% of the replica
-    informative = 0.6 / (model.prefill_service() + decode(48))  # load 0.6, mostly prefill
+    light = 0.1 / (model.prefill_service() + model.decode_cost(48))  # load 0.1
+    decode_bound = 0.8 / model.decode_cost(2)  # decoding takes 80% of the replica
+    informative = 0.6 / (model.prefill_service() + model.decode_cost(48))  # load 0.6, mostly prefill
     assert corrected(model, None, 1.0, 48, light).prefill == 1.0
     assert corrected(model, None, 1.0, 2, decode_bound).prefill == 1.0
     assert corrected(model, None, 1.0, 48, informative).prefill != 1.0
