@@ -74,14 +74,14 @@ class CapacityProfile:
     moe_expert_hit: float = 0.0
     """Probability that one sequence's token activates a given local expert."""
 
-    def step_time(self, batch: int, cached_tokens: int, prefill_tokens: int = 0) -> float:
+    def step_time(self, batch: float, cached_tokens: int, prefill_tokens: int = 0) -> float:
         """Seconds of one engine step decoding ``batch`` sequences and prefilling ``prefill_tokens``."""
         if batch <= 0 and prefill_tokens <= 0:
             return 0.0
         decode = self._linear(batch, cached_tokens) + self._small_batch_extra(batch)
         return decode + max(0.0, self.prefill_time(prefill_tokens) - self.decode_base_s)
 
-    def _linear(self, batch: int, cached_tokens: int) -> float:
+    def _linear(self, batch: float, cached_tokens: int) -> float:
         experts = self.moe_local_experts * (1.0 - (1.0 - self.moe_expert_hit) ** max(batch, 1))
         return (
             self.decode_base_s
@@ -90,7 +90,7 @@ class CapacityProfile:
             + self.moe_expert_s * experts
         )
 
-    def _small_batch_extra(self, batch: int) -> float:
+    def _small_batch_extra(self, batch: float) -> float:
         if self.batch1_step_s is None or batch >= FIT_MIN_BATCH:
             return 0.0
         gap = self.batch1_step_s - self._linear(1, BATCH1_CONTEXT)

@@ -16,6 +16,7 @@ from ..api.conditions import METRICS_AVAILABLE, PROGRESSING, QUOTA_LIMITED, SLO_
 from ..api.durations import format_duration
 from ..api.v1alpha1 import FleetQuota, InferencePool, SloSpec
 from ..errors import UserError
+from ..signals.buckets import VLLM_BUCKETS
 from ..signals.model import PoolSignals, Sample, SignalsSnapshot
 from . import headroom
 from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas, planned_rate
@@ -46,8 +47,9 @@ QUEUED_PER_REPLICA = 1.0
 """Latency corrections are learned only while at most this many requests wait per ready replica:
 queueing delay says nothing about the engine's speed."""
 LATENCY_WINDOW_S = 60.0
-"""The p99s are histogram quantiles over this window: for that long after a queue they still carry its
-waits, so corrections are learned only once no queue was seen for a whole window."""
+"""The p99s are histogram quantiles over this window: for that long after a queue, or after the ready
+count changed, they still carry the waits or the load per replica of before, so corrections are learned
+only once the pool was steady (no queue, the same ready replicas) for a whole window."""
 CONTROLLED_MODES = ("Managed", "Shadow")
 
 
@@ -154,10 +156,14 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     measured_cold = _cold_start(pool, observation, memory, now)
     cold_start = measured_cold or spec.autoscaling.coldStart
     profile, profile_note = _profile(pool)
+    last = _last_workload(memory)
+    measured = Workload.from_signals(signals, spec.model.maxContextTokens, last)
+    lengths = measured if last is None or memory.updated_at is None else \
+        last.smoothed(measured, now - memory.updated_at)
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
-        Workload.from_signals(signals, spec.model.maxContextTokens, _last_workload(memory)),
+        measured.longer(lengths),
         spec.batching.maxNumBatchedTokens,
     )
     rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
@@ -168,16 +174,17 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     active = False
     slo = spec.autoscaling.slo
     slo_headroom = memory.slo_headroom
-    queued_at = memory.queued_at
+    unsteady_at = memory.unsteady_at
     if not missing:
         assert rate is not None and waiting is not None and running is not None
         active = rate > 1e-9 or waiting > 0 or running > 0
-        if ready == 0 or waiting > QUEUED_PER_REPLICA * ready:
-            queued_at = now
-        if queued_at is None or now - queued_at >= LATENCY_WINDOW_S:
+        if ready == 0 or waiting > QUEUED_PER_REPLICA * ready or ready != memory.ready_replicas:
+            unsteady_at = now
+        if unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S:
             itl = signals.itl_p99.value if signals.itl_p99.ok else None
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
-            model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready))
+            buckets = VLLM_BUCKETS if spec.engine.kind == "vllm" else None
+            model = replace(model, correction=corrected(model, itl, ttft, running / ready, rate / ready, buckets))
         since = None if memory.updated_at is None else now - memory.updated_at
         ratios = [sample.value / target for _, sample, target in _latency_slos(signals, slo)
                   if sample.ok and sample.value is not None]
@@ -186,7 +193,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
         holt = Holt(arrivals, 0.0)
         if memory.demand_level is not None and since is not None:
-            holt = Holt(memory.demand_level, memory.demand_trend).update(arrivals, since)
+            holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(arrivals, since)
         demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
         envelope = Envelope(demand, demand)
         if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
@@ -219,13 +226,14 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         updated_at=now,
         demand_level=holt.level if holt else memory.demand_level,
         demand_trend=holt.trend if holt else memory.demand_trend,
+        demand_trend_filled=holt.filled if holt else memory.demand_trend_filled,
         demand_peak=envelope.peak if envelope else memory.demand_peak,
         demand_mean=envelope.mean if envelope else memory.demand_mean,
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         slo_headroom=slo_headroom,
-        prompt_tokens=model.workload.prompt_tokens,
-        output_tokens=model.workload.output_tokens,
+        prompt_tokens=lengths.prompt_tokens,
+        output_tokens=lengths.output_tokens,
         low_since=scale.low_since,
         low_peak=scale.low_peak,
         last_request_at=last_request if not missing else memory.last_request_at,
@@ -233,7 +241,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
         waiting=waiting if not missing else memory.waiting,
-        queued_at=queued_at,
+        unsteady_at=unsteady_at,
     )
     return _Plan(pool, key, observation, new_memory, cold_start, demand, capacity, replica_rate, batching,
                  scale, wanted, missing, profile_note, signals)

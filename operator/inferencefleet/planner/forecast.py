@@ -8,7 +8,11 @@ SPIKE_MAX x the smoothed level (``spike_bounded``); the level itself still takes
 
 level <- a x observed + (1 - a) x (level + trend x dt),  a = 1 - exp(-dt / LEVEL_TAU_S)
 trend <- b x (new level - old level) / dt + (1 - b) x trend,  b = 1 - exp(-dt / TREND_TAU_S)
-forecast(h) = max(0, level + trend x D (1 - exp(-h / D)))     (damped trend, D = TREND_REACH_S)
+forecast(h) = max(0, level + slope x D (1 - exp(-h / D)))     (damped trend, D = TREND_REACH_S)
+
+slope = trend / filled, filled <- b + (1 - b) x filled (from 0): the trend starts at 0, a slope never
+observed, and for its first TREND_TAU_S it would hold a ramp that starts with the pool's traffic at a
+fraction of its slope (bias-corrected like any EWMA started at 0).
 
 The damping keeps a step in demand (which Holt briefly reads as a ramp) from being extrapolated
 over a long cold start: a slope is trusted for about a minute ahead, no further.
@@ -50,6 +54,8 @@ class Holt:
 
     level: float
     trend: float
+    filled: float = 0.0
+    """Share of the trend's EWMA that observations have filled (1 once TREND_TAU_S of history is in)."""
 
     def update(self, observed: float, dt: float) -> Holt:
         """The state after observing ``observed`` req/s ``dt`` seconds after the last update."""
@@ -59,12 +65,17 @@ class Holt:
         b = 1.0 - math.exp(-dt / TREND_TAU_S)
         level = a * observed + (1.0 - a) * max(0.0, self.level + self.trend * dt)
         trend = b * (level - self.level) / dt + (1.0 - b) * self.trend
-        return Holt(level, trend)
+        return Holt(level, trend, b + (1.0 - b) * self.filled)
+
+    @property
+    def slope(self) -> float:
+        """The trend, bias-corrected for the part of its EWMA not yet filled by observations (req/s per s)."""
+        return self.trend / self.filled if self.filled > 0 else 0.0
 
     def forecast(self, horizon: float) -> float:
         """Arrival rate ``horizon`` seconds ahead."""
         reach = TREND_REACH_S * (1.0 - math.exp(-max(horizon, 0.0) / TREND_REACH_S))
-        return max(0.0, self.level + self.trend * reach)
+        return max(0.0, self.level + self.slope * reach)
 
 
 def spike_bounded(arrivals: float, holt: Holt) -> float:

@@ -5,18 +5,22 @@
   (maxNumBatchedTokens) with prompt chunks. Under any real load more than 1% of steps are filled
   so (prompts of several requests share a step), so the p99 step is such a step. Corrected online.
 * Concurrency: the largest B whose p99 ITL meets the SLO x margin.
+* Mean step at arrival rate lambda (Little's law over one step): a step of s seconds decodes
+  n = lambda x output x s running sequences and prefills lambda x prompt x s prompt tokens, and
+  takes the profile's step time for that mix, in which a prefill chunk only adds what exceeds the
+  weight pass it shares with the decodes. s is that fixed point; none exists when the step would
+  grow without bound (the replica is overloaded).
 * Arrival rate (queueing-aware): prefill is an M/M/1 server whose p99 response time is
-  ln(100) / (mu' - lambda), where mu' is the prefill service rate left over after decode work.
-  Decode at concurrency B costs a = output x step(B) / B seconds of replica time per request, so
-  mu' = mu (1 - lambda a). Requiring p99 TTFT = ln(100) / (mu' - lambda) + one step <= SLO gives
-      lambda <= (mu - ln(100) / (TTFT - step)) / (1 + mu a),
-  which tends to the throughput bound 1 / (a + 1/mu) when the TTFT SLO is loose.
+  ln(100) / (mu' - lambda), where mu' = (budget - n) / (prompt x full step) is the rate at which
+  steps filled to the token budget prefill whole prompts next to the n decodes. The planned rate
+  is the largest lambda with p99 TTFT = ln(100) / (mu' - lambda) + one full step <= SLO and n <= B.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..signals.model import PoolSignals
 from .capacity import CapacityProfile
@@ -24,9 +28,17 @@ from .capacity import CapacityProfile
 ITL_MARGIN = 0.9
 """Plan for p99 ITL at 90% of the SLO."""
 LN100 = math.log(100.0)
+RATE_TOLERANCE = 1e-4
+"""Relative precision of the planned arrival rate."""
+RATE_FLOOR = 1e-3
+"""Below this share of the throughput bound a replica counts as serving nothing within the TTFT SLO."""
 DEFAULT_PROMPT_TOKENS = 1024.0
 DEFAULT_OUTPUT_TOKENS = 256.0
 """Lengths used until the pool reports token rates (Azure 2023 conversation trace: p50 1020 in / 129 out)."""
+LENGTH_TAU_S = 300.0
+"""Time constant of the smoothed request lengths. A minute's mean length swings by a third on real traces;
+the plan uses the longer of that minute's and the smoothed lengths, so a minute of short requests does not
+shrink the fleet that the next minute's long ones need, and longer requests count at once."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,16 @@ class Workload:
         scale = min(1.0, max_context_tokens / (prompt + output))
         return cls(prompt * scale, output * scale)
 
+    def smoothed(self, measured: Workload, dt: float) -> Workload:
+        """These smoothed lengths moved towards ``measured`` for ``dt`` seconds (EWMA, LENGTH_TAU_S)."""
+        keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
+        return Workload(keep * self.prompt_tokens + (1 - keep) * measured.prompt_tokens,
+                        keep * self.output_tokens + (1 - keep) * measured.output_tokens)
+
+    def longer(self, other: Workload) -> Workload:
+        """The longer prompt and the longer output of the two."""
+        return Workload(max(self.prompt_tokens, other.prompt_tokens), max(self.output_tokens, other.output_tokens))
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -74,26 +96,85 @@ class ReplicaModel:
     workload: Workload
     max_num_batched_tokens: int
 
+    @cached_property
+    def engine(self) -> CapacityProfile:
+        """The profile with the correction applied: step times x step, prefill time x prefill."""
+        return self.profile.scaled(self.correction.step, self.correction.prefill)
+
+    def step(self, decoding: float, prefill_tokens: float = 0.0) -> float:
+        """Seconds of a step decoding ``decoding`` sequences of the mean context and prefilling ``prefill_tokens``."""
+        return self.engine.step_time(max(decoding, 1.0), round(decoding * self.workload.context_tokens),
+                                     round(prefill_tokens))
+
     def decode_step(self, batch: int) -> float:
         """Mean decode step at ``batch`` (no prefill chunk), corrected."""
-        cached = round(batch * self.workload.context_tokens)
-        return self.profile.step_time(batch, cached) * self.correction.step
+        return self.step(batch)
 
-    def itl_p99(self, batch: int) -> float:
+    def itl_p99(self, batch: float) -> float:
         """Predicted p99 inter-token latency at ``batch``: a decode step filled to the token budget with prefill."""
-        chunk = max(0, self.max_num_batched_tokens - batch)
-        cached = round(batch * self.workload.context_tokens)
-        decode = self.profile.step_time(batch, cached)
-        extra = self.profile.step_time(batch, cached, chunk) - decode
-        return decode * self.correction.step + extra * self.correction.prefill
+        return self.step(batch, max(0.0, self.max_num_batched_tokens - batch))
 
     def decode_cost(self, batch: int) -> float:
         """Replica seconds of decoding per request at ``batch``: its output tokens x the step / batch, corrected."""
         return self.workload.output_tokens * self.decode_step(batch) / batch
 
     def prefill_service(self) -> float:
-        """Seconds of prefill per request, corrected."""
-        return self.profile.prefill_time(round(self.workload.prompt_tokens)) * self.correction.prefill
+        """Seconds of prefill per request on an otherwise idle replica, corrected."""
+        return self.engine.prefill_time(round(self.workload.prompt_tokens))
+
+    def mean_step(self, rate: float) -> float | None:
+        """Mean step at ``rate`` req/s (the fixed point of Little's law over one step); None if overloaded.
+
+        A step of s seconds decodes ``rate x output x s`` sequences and prefills ``rate x prompt x s``
+        tokens; its time is affine in the decoding count and, beyond the weight pass, in the prompt
+        tokens, so each pass solves s = step(s) exactly for the slope at the last decoding count, on
+        whichever side of the weight pass the fixed point lies. Beyond it the weight pass is paid by the
+        prompts, and the replica is overloaded once the decode and prefill work per second reach one
+        second. Three passes settle the small-batch and MoE terms, which are not affine.
+        """
+        engine, work = self.engine, self.workload
+        slope = engine.decode_per_seq_s + engine.decode_per_cached_token_s * work.context_tokens
+        prefill_per_req = work.prompt_tokens / engine.prefill_tokens_per_s
+        decoding, step = 0.0, 0.0
+        for _ in range(3):
+            intercept = self.step(decoding) - slope * decoding
+            grow = slope * rate * work.output_tokens
+            if grow >= 1.0:
+                return None
+            step = intercept / (1.0 - grow)
+            if rate * prefill_per_req * step > engine.decode_base_s:  # the chunks exceed the weight pass
+                grow += rate * prefill_per_req
+                if grow >= 1.0:
+                    return None
+                step = (intercept - engine.decode_base_s) / (1.0 - grow)
+            decoding = rate * work.output_tokens * step
+        return step
+
+    def decoding(self, rate: float) -> float | None:
+        """Mean sequences decoding at ``rate`` req/s (Little's law); None if overloaded."""
+        step = self.mean_step(rate)
+        return None if step is None else rate * self.workload.output_tokens * step
+
+    def prefill_load(self, rate: float) -> float | None:
+        """Utilization of the prefill server at ``rate`` req/s: rate / mu' (None when overloaded)."""
+        served = self._prefill_rate(rate)
+        return None if served is None else rate / served[0]
+
+    def _prefill_rate(self, rate: float) -> tuple[float, float] | None:
+        """(mu': prompts per second that full steps prefill next to the decodes at ``rate``, that full step)."""
+        decoding = self.decoding(rate)
+        if decoding is None or decoding >= self.max_num_batched_tokens:
+            return None
+        left = self.max_num_batched_tokens - decoding
+        full = self.step(decoding, left)
+        return left / (full * self.workload.prompt_tokens), full
+
+    def ttft_p99(self, rate: float, batch: float = math.inf) -> float | None:
+        """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded)."""
+        decoding, served = self.decoding(rate), self._prefill_rate(rate)
+        if decoding is None or decoding > batch or served is None or served[0] <= rate:
+            return None
+        return LN100 / (served[0] - rate) + served[1]
 
     def max_batch(self, target_itl: float, upper: int, with_prefill: bool = True) -> int:
         """Largest batch in [1, upper] whose p99 (or decode-only) ITL <= ``target_itl``; 0 if none."""
@@ -114,16 +195,21 @@ class ReplicaModel:
 
     def arrival_rate(self, batch: int, ttft_slo: float) -> float:
         """Largest arrival rate (req/s) one replica serves at concurrency ``batch`` within the TTFT SLO."""
-        mu = 1.0 / self.prefill_service()
-        budget = ttft_slo - self.itl_p99(batch)
-        if budget <= 0:
-            return 0.0
-        return max(0.0, (mu - LN100 / budget) / (1.0 + mu * self.decode_cost(batch)))
 
-    def ttft_p99(self, rate: float, batch: int) -> float | None:
-        """Predicted p99 TTFT at ``rate`` req/s per replica (None when the replica is overloaded)."""
-        spare = (1.0 - rate * self.decode_cost(batch)) / self.prefill_service() - rate
-        return None if spare <= 0 else LN100 / spare + self.itl_p99(batch)
+        def meets(rate: float) -> bool:
+            ttft = self.ttft_p99(rate, batch)
+            return ttft is not None and ttft <= ttft_slo
+
+        high = 1.0 / (self.prefill_service() + self.decode_cost(batch))
+        if not meets(RATE_FLOOR * high):
+            return 0.0
+        low = RATE_FLOOR * high
+        while meets(high):
+            low, high = high, 2 * high
+        while high - low > RATE_TOLERANCE * high:
+            middle = (low + high) / 2
+            low, high = (middle, high) if meets(middle) else (low, middle)
+        return low
 
 
 @dataclass(frozen=True)

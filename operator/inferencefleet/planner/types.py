@@ -48,6 +48,8 @@ class PoolMemory:
     """Holt-smoothed arrival rate (req/s)."""
     demand_trend: float = 0.0
     """Holt-smoothed slope of the arrival rate (req/s per s)."""
+    demand_trend_filled: float = 0.0
+    """Share of the slope's EWMA filled by observations (forecast.Holt.filled)."""
     demand_peak: float | None = None
     """Decaying peak of the planned demand (req/s), for burstiness."""
     demand_mean: float | None = None
@@ -58,7 +60,7 @@ class PoolMemory:
     """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
     prompt_tokens: float | None = None
     output_tokens: float | None = None
-    """Mean request lengths last measured (kept while the pool is idle)."""
+    """Mean request lengths, smoothed over slo.LENGTH_TAU_S (kept while the pool is idle)."""
     slo_headroom: float = 1.0
     """Divides the planned rate per replica while observed p99s break the SLOs (planner.headroom)."""
     last_scale_up: float | None = None
@@ -75,8 +77,9 @@ class PoolMemory:
     """Start times of replicas that were starting at the last tick (to measure cold start)."""
     ready_replicas: int | None = None
     """Ready replicas at the last tick."""
-    queued_at: float | None = None
-    """Last tick with more than QUEUED_PER_REPLICA requests waiting per ready replica (or none ready)."""
+    unsteady_at: float | None = None
+    """Last tick with more than QUEUED_PER_REPLICA requests waiting per ready replica, none ready, or a
+    ready count other than the tick before's."""
     waiting: float | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
     max_num_seqs: int | None = None

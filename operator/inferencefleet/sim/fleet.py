@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.capacity import CapacityProfile, profile_for
 from ..planner.types import PoolKey, PoolObservation, pool_key
+from ..signals.buckets import ITL_EDGES
 from ..signals.model import SignalsSnapshot
-from .histogram import ITL_EDGES, histogram_quantile
+from .histogram import histogram_quantile
 from .promview import Counters, PoolScrape, PromView
 from .replica import Completion, Replica, Request
 from .traces import Trace

@@ -1,4 +1,4 @@
-"""Prometheus-style cumulative histograms with vLLM's bucket edges, and histogram_quantile.
+"""Prometheus-style cumulative histograms with vLLM's bucket edges (signals.buckets), and histogram_quantile.
 
 Pure. The replica observes into these; ``promview`` differences them between scrapes and takes
 quantiles exactly the way PromQL's ``histogram_quantile`` does over the same edges.
@@ -9,21 +9,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
-
-TTFT_EDGES: tuple[float, ...] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-)
-"""vllm:time_to_first_token_seconds bucket upper bounds (seconds)."""
-ITL_EDGES: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-)
-"""vllm:inter_token_latency_seconds bucket upper bounds (seconds)."""
-E2E_EDGES: tuple[float, ...] = (
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
-    480.0, 960.0, 1920.0, 7680.0,
-)
-"""vllm:e2e_request_latency_seconds bucket upper bounds (seconds)."""
 
 
 class Histogram:

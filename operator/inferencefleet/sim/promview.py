@@ -18,8 +18,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..signals.buckets import E2E_EDGES, ITL_EDGES, TTFT_EDGES
 from ..signals.model import SIGNAL_NAMES, PoolKey, PoolSignals, Sample, SignalsSnapshot
-from .histogram import E2E_EDGES, ITL_EDGES, TTFT_EDGES, histogram_quantile
+from .histogram import histogram_quantile
 from .replica import ReplicaStats
 
 

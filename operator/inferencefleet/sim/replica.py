@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol
 
-from .histogram import E2E_EDGES, ITL_EDGES, TTFT_EDGES, Histogram
+from ..signals.buckets import E2E_EDGES, ITL_EDGES, TTFT_EDGES
+from .histogram import Histogram
 
 
 class StepModel(Protocol):

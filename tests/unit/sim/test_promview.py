@@ -8,7 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from inferencefleet.sim.histogram import ITL_EDGES, TTFT_EDGES, Histogram, histogram_quantile
+from inferencefleet.signals.buckets import ITL_EDGES, TTFT_EDGES
+from inferencefleet.sim.histogram import Histogram, histogram_quantile
 from inferencefleet.sim.promview import Counters, PoolScrape, PromView
 from inferencefleet.sim.replica import ReplicaStats
 
