@@ -82,7 +82,7 @@ class CapacityProfile:
         return decode + max(0.0, self.prefill_time(prefill_tokens) - self.decode_base_s)
 
     def _linear(self, batch: float, cached_tokens: int) -> float:
-        experts = self.moe_local_experts * (1.0 - (1.0 - self.moe_expert_hit) ** max(batch, 1))
+        experts = self.moe_local_experts * (1.0 - math.pow(1.0 - self.moe_expert_hit, max(batch, 1.0)))
         return (
             self.decode_base_s
             + self.decode_per_seq_s * batch

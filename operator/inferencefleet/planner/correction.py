@@ -58,9 +58,9 @@ def _prefill_multiplier(model: ReplicaModel, ttft: float, rate: float) -> float:
     """The prefill multiplier in [LOW, HIGH] whose predicted p99 TTFT at ``rate`` is ``ttft`` (it rises with it)."""
     low, high = LOW, HIGH
     for _ in range(BISECTIONS):
-        middle = (low * high) ** 0.5
+        middle = float((low * high) ** 0.5)
         low, high = (middle, high) if _ttft(model, middle, rate) < ttft else (low, middle)
-    return (low * high) ** 0.5
+    return float((low * high) ** 0.5)
 
 
 def _fit(observed: float, predicted: float, edges: Sequence[float] | None) -> float | None:
@@ -99,13 +99,13 @@ def corrected(
         return correction
     raw_model = replace(model, correction=Correction())
     if itl_p99 is not None and itl_p99 > 0:
-        target = _fit(itl_p99, model.itl_p99(batch), buckets and buckets.itl)
+        target = _fit(itl_p99, model.itl_p99(batch), None if buckets is None else buckets.itl)
         if target is not None:
             correction = replace(correction, step=_blend(correction.step, max(STEP_FLOOR, target / raw_model.itl_p99(batch))))
     if ttft_p99 is not None and rate_per_replica > 0:
         step_model = replace(model, correction=correction)
         predicted = step_model.ttft_p99(rate_per_replica)
-        target = _fit(ttft_p99, math.inf if predicted is None else predicted, buckets and buckets.ttft)
+        target = _fit(ttft_p99, math.inf if predicted is None else predicted, None if buckets is None else buckets.ttft)
         if target is not None and informative_ttft(step_model, rate_per_replica):
             raw = _prefill_multiplier(step_model, target, rate_per_replica)
             correction = replace(correction, prefill=_blend(correction.prefill, raw))
