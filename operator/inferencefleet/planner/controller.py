@@ -156,31 +156,29 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     measured_cold = _cold_start(pool, observation, memory, now)
     cold_start = measured_cold or spec.autoscaling.coldStart
     profile, profile_note = _profile(pool)
-    last = _last_workload(memory)
-    measured = Workload.from_signals(signals, spec.model.maxContextTokens, last)
-    lengths = measured if last is None or memory.updated_at is None else \
-        last.smoothed(measured, now - memory.updated_at)
+    rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
+    ready = max(observation.ready_replicas, 0)
+    unsteady_at = memory.unsteady_at
+    if not missing and (ready == 0 or (waiting or 0) > QUEUED_PER_REPLICA * ready or ready != memory.ready_replicas):
+        unsteady_at = now
+    steady = not missing and (unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S)
+    lengths = Workload.measured(signals, spec.model.maxContextTokens) or _last_workload(memory)
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
-        measured.longer(lengths),
+        lengths or Workload.default(spec.model.maxContextTokens),
         spec.batching.maxNumBatchedTokens,
     )
-    rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
-    ready = max(observation.ready_replicas, 0)
     demand: float | None = None
     holt: Holt | None = None
     envelope: Envelope | None = None
     active = False
     slo = spec.autoscaling.slo
     slo_headroom = memory.slo_headroom
-    unsteady_at = memory.unsteady_at
     if not missing:
         assert rate is not None and waiting is not None and running is not None
         active = rate > 1e-9 or waiting > 0 or running > 0
-        if ready == 0 or waiting > QUEUED_PER_REPLICA * ready or ready != memory.ready_replicas:
-            unsteady_at = now
-        if unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S:
+        if steady:
             itl = signals.itl_p99.value if signals.itl_p99.ok else None
             ttft = signals.ttft_p99.value if signals.ttft_p99.ok else None
             buckets = VLLM_BUCKETS if spec.engine.kind == "vllm" else None
@@ -232,8 +230,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         slo_headroom=slo_headroom,
-        prompt_tokens=lengths.prompt_tokens,
-        output_tokens=lengths.output_tokens,
+        prompt_tokens=None if lengths is None else lengths.prompt_tokens,
+        output_tokens=None if lengths is None else lengths.output_tokens,
         low_since=scale.low_since,
         low_peak=scale.low_peak,
         last_request_at=last_request if not missing else memory.last_request_at,

@@ -35,10 +35,6 @@ RATE_FLOOR = 1e-3
 DEFAULT_PROMPT_TOKENS = 1024.0
 DEFAULT_OUTPUT_TOKENS = 256.0
 """Lengths used until the pool reports token rates (Azure 2023 conversation trace: p50 1020 in / 129 out)."""
-LENGTH_TAU_S = 300.0
-"""Time constant of the smoothed request lengths. A minute's mean length swings by a third on real traces;
-the plan uses the longer of that minute's and the smoothed lengths, so a minute of short requests does not
-shrink the fleet that the next minute's long ones need, and longer requests count at once."""
 
 
 @dataclass(frozen=True)
@@ -54,29 +50,23 @@ class Workload:
         return self.prompt_tokens + self.output_tokens / 2
 
     @classmethod
-    def from_signals(cls, signals: PoolSignals, max_context_tokens: int, last: Workload | None = None) -> Workload:
-        """Lengths from token rates over request rate; while the pool is idle or unmeasured, the ``last``
-        lengths measured (the traffic that comes back is most likely the traffic that went), else defaults."""
-        rate = signals.request_rate.value
-        prompt, output = (DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS) if last is None else \
-            (last.prompt_tokens, last.output_tokens)
-        if rate is not None and rate > 1e-6:
-            if signals.prompt_tokens_per_second.value is not None:
-                prompt = max(signals.prompt_tokens_per_second.value / rate, 1.0)
-            if signals.output_tokens_per_second.value is not None:
-                output = max(signals.output_tokens_per_second.value / rate, 1.0)
-        scale = min(1.0, max_context_tokens / (prompt + output))
-        return cls(prompt * scale, output * scale)
+    def measured(cls, signals: PoolSignals, max_context_tokens: int) -> Workload | None:
+        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates)."""
+        rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
+                                signals.output_tokens_per_second.value)
+        if rate is None or rate <= 1e-6 or prompt is None or output is None:
+            return None
+        return cls(max(prompt / rate, 1.0), max(output / rate, 1.0)).fitted(max_context_tokens)
 
-    def smoothed(self, measured: Workload, dt: float) -> Workload:
-        """These smoothed lengths moved towards ``measured`` for ``dt`` seconds (EWMA, LENGTH_TAU_S)."""
-        keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
-        return Workload(keep * self.prompt_tokens + (1 - keep) * measured.prompt_tokens,
-                        keep * self.output_tokens + (1 - keep) * measured.output_tokens)
+    @classmethod
+    def default(cls, max_context_tokens: int) -> Workload:
+        """The lengths planned for until any were measured."""
+        return cls(DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS).fitted(max_context_tokens)
 
-    def longer(self, other: Workload) -> Workload:
-        """The longer prompt and the longer output of the two."""
-        return Workload(max(self.prompt_tokens, other.prompt_tokens), max(self.output_tokens, other.output_tokens))
+    def fitted(self, max_context_tokens: int) -> Workload:
+        """Both lengths scaled down together to fit ``max_context_tokens``."""
+        scale = min(1.0, max_context_tokens / (self.prompt_tokens + self.output_tokens))
+        return Workload(self.prompt_tokens * scale, self.output_tokens * scale)
 
 
 @dataclass(frozen=True)

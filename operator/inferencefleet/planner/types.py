@@ -60,7 +60,7 @@ class PoolMemory:
     """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
     prompt_tokens: float | None = None
     output_tokens: float | None = None
-    """Mean request lengths, smoothed over slo.LENGTH_TAU_S (kept while the pool is idle)."""
+    """Mean request lengths last measured (kept while the pool is idle)."""
     slo_headroom: float = 1.0
     """Divides the planned rate per replica while observed p99s break the SLOs (planner.headroom)."""
     last_scale_up: float | None = None
