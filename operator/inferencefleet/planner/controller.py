@@ -25,7 +25,7 @@ from .capacity import CapacityProfile, profile_for
 from .correction import corrected
 from .forecast import Envelope, Holt, arrival_rate, spike_bounded
 from .quota import QuotaGrant, QuotaRequest, allocate
-from .slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
+from .slo import Correction, ReplicaModel, SloCapacity, TokenRates, Workload, slo_capacity
 from .types import (
     ConditionVerdict,
     DecisionRecord,
@@ -142,10 +142,13 @@ def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample
     return (("ITL", signals.itl_p99, slo.itlP99), ("TTFT", signals.ttft_p99, slo.ttftP99))
 
 
-def _last_workload(memory: PoolMemory) -> Workload | None:
-    if memory.prompt_tokens is None or memory.output_tokens is None:
-        return None
-    return Workload(memory.prompt_tokens, memory.output_tokens)
+def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float) -> TokenRates | None:
+    """The smoothed token rates, updated with this tick's signals."""
+    if memory.prompt_tokens_rate is None or memory.output_tokens_rate is None or memory.completions_rate is None \
+            or memory.updated_at is None:
+        return TokenRates.first(signals)
+    last = TokenRates(memory.prompt_tokens_rate, memory.output_tokens_rate, memory.completions_rate)
+    return last.updated(signals, now - memory.updated_at)
 
 
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
@@ -162,11 +165,14 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     if not missing and (ready == 0 or (waiting or 0) > QUEUED_PER_REPLICA * ready or ready != memory.ready_replicas):
         unsteady_at = now
     steady = not missing and (unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S)
-    lengths = Workload.measured(signals, spec.model.maxContextTokens) or _last_workload(memory)
+    context = spec.model.maxContextTokens
+    token_rates = _token_rates(memory, signals, now)
+    smoothed = None if token_rates is None else token_rates.workload(context)
+    current = Workload.measured(signals, context)
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
-        lengths or Workload.default(spec.model.maxContextTokens),
+        current.longer(smoothed) if current else smoothed or Workload.default(context),
         spec.batching.maxNumBatchedTokens,
     )
     demand: float | None = None
@@ -230,8 +236,9 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         slo_headroom=slo_headroom,
-        prompt_tokens=None if lengths is None else lengths.prompt_tokens,
-        output_tokens=None if lengths is None else lengths.output_tokens,
+        prompt_tokens_rate=None if token_rates is None else token_rates.prompt,
+        output_tokens_rate=None if token_rates is None else token_rates.output,
+        completions_rate=None if token_rates is None else token_rates.requests,
         low_since=scale.low_since,
         low_peak=scale.low_peak,
         last_request_at=last_request if not missing else memory.last_request_at,

@@ -35,6 +35,10 @@ RATE_FLOOR = 1e-3
 DEFAULT_PROMPT_TOKENS = 1024.0
 DEFAULT_OUTPUT_TOKENS = 256.0
 """Lengths used until the pool reports token rates (Azure 2023 conversation trace: p50 1020 in / 129 out)."""
+LENGTH_TAU_S = 300.0
+"""Time constant of the smoothed request lengths (TokenRates): the plan takes the longer of the current
+window's lengths and these, so longer requests count at once and a few minutes of short ones do not
+shrink the fleet that long ones return to."""
 
 
 @dataclass(frozen=True)
@@ -52,21 +56,66 @@ class Workload:
     @classmethod
     def measured(cls, signals: PoolSignals, max_context_tokens: int) -> Workload | None:
         """Lengths from token rates over request rate (None while the pool is idle or reports no token rates)."""
-        rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
-                                signals.output_tokens_per_second.value)
-        if rate is None or rate <= 1e-6 or prompt is None or output is None:
-            return None
-        return cls(max(prompt / rate, 1.0), max(output / rate, 1.0)).fitted(max_context_tokens)
+        rates = TokenRates.first(signals)
+        return None if rates is None else rates.workload(max_context_tokens)
 
     @classmethod
     def default(cls, max_context_tokens: int) -> Workload:
         """The lengths planned for until any were measured."""
         return cls(DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS).fitted(max_context_tokens)
 
+    def longer(self, other: Workload | None) -> Workload:
+        """The longer prompt and the longer output of the two."""
+        if other is None:
+            return self
+        return Workload(max(self.prompt_tokens, other.prompt_tokens), max(self.output_tokens, other.output_tokens))
+
     def fitted(self, max_context_tokens: int) -> Workload:
         """Both lengths scaled down together to fit ``max_context_tokens``."""
         scale = min(1.0, max_context_tokens / (self.prompt_tokens + self.output_tokens))
         return Workload(self.prompt_tokens * scale, self.output_tokens * scale)
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """Prompt tokens, output tokens and completed requests per second, smoothed (EWMA over LENGTH_TAU_S).
+
+    Their ratios are the mean request lengths over the last minutes, weighted by requests; one rate
+    window's ratio swings by a third on real traces (a 70B fleet sized on a minute of short requests
+    scaled down into the long ones of the next), and spikes when few requests completed in it.
+    """
+
+    prompt: float
+    output: float
+    requests: float
+
+    def updated(self, signals: PoolSignals, dt: float) -> TokenRates:
+        """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
+        observed = _token_rates(signals)
+        if observed is None:
+            return self
+        keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
+        return TokenRates(*(keep * old + (1 - keep) * new for old, new in
+                            zip((self.prompt, self.output, self.requests), observed, strict=True)))
+
+    @classmethod
+    def first(cls, signals: PoolSignals) -> TokenRates | None:
+        """The rates of a pool seen for the first time (None until it completes requests)."""
+        observed = _token_rates(signals)
+        return None if observed is None else cls(*observed)
+
+    def workload(self, max_context_tokens: int) -> Workload:
+        """The smoothed mean lengths."""
+        return Workload(max(self.prompt / self.requests, 1.0),
+                        max(self.output / self.requests, 1.0)).fitted(max_context_tokens)
+
+
+def _token_rates(signals: PoolSignals) -> tuple[float, float, float] | None:
+    rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
+                            signals.output_tokens_per_second.value)
+    if rate is None or rate <= 1e-6 or prompt is None or output is None:
+        return None
+    return prompt, output, rate
 
 
 @dataclass(frozen=True)

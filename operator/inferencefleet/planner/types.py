@@ -58,9 +58,10 @@ class PoolMemory:
     """Observed / predicted p99 inter-token latency, smoothed and bounded (multiplies step time)."""
     prefill_correction: float = 1.0
     """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
-    prompt_tokens: float | None = None
-    output_tokens: float | None = None
-    """Mean request lengths last measured (kept while the pool is idle)."""
+    prompt_tokens_rate: float | None = None
+    output_tokens_rate: float | None = None
+    completions_rate: float | None = None
+    """Smoothed token and completion rates (slo.TokenRates): the mean request lengths, kept while the pool is idle."""
     slo_headroom: float = 1.0
     """Divides the planned rate per replica while observed p99s break the SLOs (planner.headroom)."""
     last_scale_up: float | None = None

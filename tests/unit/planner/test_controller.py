@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -164,6 +165,43 @@ def test_an_idle_pool_keeps_planning_with_the_request_lengths_it_last_measured(m
     fresh = make_world([make_pool()]).step({"p": 0.0}).decision(KEY)  # never measured: the defaults
     assert idle.replica_rate == pytest.approx(busy.replica_rate)
     assert fresh.replica_rate != pytest.approx(busy.replica_rate, rel=0.05)
+
+
+def test_short_requests_for_a_while_do_not_shrink_the_lengths_planned_but_long_ones_count_at_once(make_pool,
+                                                                                                   make_world):
+    world = make_world([make_pool()])
+    for _ in range(40):  # ten minutes of 2048-token prompts
+        long = world.step({"p": 10.0}, prompt=2048).decision(KEY)
+    short = world.step({"p": 10.0}, prompt=256).decision(KEY)  # one window of short prompts
+    assert short.replica_rate == pytest.approx(long.replica_rate, rel=0.1)  # planned near the long ones
+    for _ in range(80):  # twenty minutes of short prompts: the smoothed lengths follow
+        settled = world.step({"p": 10.0}, prompt=256).decision(KEY)
+    assert settled.replica_rate > 1.5 * long.replica_rate
+    back = world.step({"p": 10.0}, prompt=2048).decision(KEY)  # long prompts again count at once
+    assert back.replica_rate == pytest.approx(long.replica_rate, rel=0.05)
+
+
+def test_a_ramp_at_start_up_is_forecast_at_its_slope(make_pool, make_world):
+    """The trend starts at 0, a slope never observed; bias-corrected, the forecast of a pool whose traffic
+    ramps from its first tick follows the ramp instead of a fraction of it."""
+    world = make_world([make_pool()])
+    ramp = [10.0 + 2.0 * i for i in range(6)]  # +2 req/s every 15 s
+    for rate in ramp:
+        decision = world.step({"p": rate})
+    sizing = re.search(r"forecast ([\d.]+) req/s", decision.decision(KEY).records[0].reason)
+    assert sizing is not None and float(sizing[1]) > ramp[-1] + 2  # ahead of the ramp (a trend started at 0: 20.3)
+
+
+def test_corrections_wait_one_latency_window_after_the_ready_count_changed(make_world):
+    """The p99s of that window mix the load per replica of before and after."""
+    world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
+    replicas_over(world, [40.0] * 5, running=40.0 * 4, itl=0.08)
+    learned = world.state.memory(KEY).step_correction
+    world.replicas[KEY].append(world.now)  # a replica became ready
+    replicas_over(world, [40.0] * 3, running=40.0 * 4, itl=0.12)
+    assert world.state.memory(KEY).step_correction == learned
+    replicas_over(world, [40.0] * 2, running=40.0 * 4, itl=0.12)
+    assert world.state.memory(KEY).step_correction > learned
 
 
 def test_stale_signals_count_as_missing(make_pool, make_world):
