@@ -146,7 +146,7 @@ def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float) -> TokenR
     """The smoothed token rates, updated with this tick's signals."""
     if memory.prompt_tokens_rate is None or memory.output_tokens_rate is None or memory.completions_rate is None \
             or memory.updated_at is None:
-        return TokenRates.first(signals)
+        return TokenRates.of(signals)
     last = TokenRates(memory.prompt_tokens_rate, memory.output_tokens_rate, memory.completions_rate)
     return last.updated(signals, now - memory.updated_at)
 

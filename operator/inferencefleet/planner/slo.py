@@ -56,7 +56,7 @@ class Workload:
     @classmethod
     def measured(cls, signals: PoolSignals, max_context_tokens: int) -> Workload | None:
         """Lengths from token rates over request rate (None while the pool is idle or reports no token rates)."""
-        rates = TokenRates.first(signals)
+        rates = TokenRates.of(signals)
         return None if rates is None else rates.workload(max_context_tokens)
 
     @classmethod
@@ -99,8 +99,8 @@ class TokenRates:
                             zip((self.prompt, self.output, self.requests), observed, strict=True)))
 
     @classmethod
-    def first(cls, signals: PoolSignals) -> TokenRates | None:
-        """The rates of a pool seen for the first time (None until it completes requests)."""
+    def of(cls, signals: PoolSignals) -> TokenRates | None:
+        """The rates one window shows (None while the pool completes no requests or reports no token rates)."""
         observed = _token_rates(signals)
         return None if observed is None else cls(*observed)
 
@@ -189,31 +189,30 @@ class ReplicaModel:
             decoding = rate * work.output_tokens * step
         return step
 
-    def decoding(self, rate: float) -> float | None:
-        """Mean sequences decoding at ``rate`` req/s (Little's law); None if overloaded."""
-        step = self.mean_step(rate)
-        return None if step is None else rate * self.workload.output_tokens * step
-
     def prefill_load(self, rate: float) -> float | None:
         """Utilization of the prefill server at ``rate`` req/s: rate / mu' (None when overloaded)."""
-        served = self._prefill_rate(rate)
-        return None if served is None else rate / served[0]
+        server = self._prefill_server(rate)
+        return None if server is None else rate / server[1]
 
-    def _prefill_rate(self, rate: float) -> tuple[float, float] | None:
-        """(mu': prompts per second that full steps prefill next to the decodes at ``rate``, that full step)."""
-        decoding = self.decoding(rate)
-        if decoding is None or decoding >= self.max_num_batched_tokens:
+    def _prefill_server(self, rate: float) -> tuple[float, float, float] | None:
+        """(sequences decoding, mu': prompts per second that steps filled to the token budget prefill next to
+        them, that full step) at ``rate`` req/s; None when overloaded."""
+        step = self.mean_step(rate)
+        if step is None:
             return None
+        decoding = rate * self.workload.output_tokens * step
         left = self.max_num_batched_tokens - decoding
+        if left <= 0:
+            return None
         full = self.step(decoding, left)
-        return left / (full * self.workload.prompt_tokens), full
+        return decoding, left / (full * self.workload.prompt_tokens), full
 
     def ttft_p99(self, rate: float, batch: float = math.inf) -> float | None:
         """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded)."""
-        decoding, served = self.decoding(rate), self._prefill_rate(rate)
-        if decoding is None or decoding > batch or served is None or served[0] <= rate:
+        server = self._prefill_server(rate)
+        if server is None or server[0] > batch or server[1] <= rate:
             return None
-        return LN100 / (served[0] - rate) + served[1]
+        return LN100 / (server[1] - rate) + server[2]
 
     def max_batch(self, target_itl: float, upper: int, with_prefill: bool = True) -> int:
         """Largest batch in [1, upper] whose p99 (or decode-only) ITL <= ``target_itl``; 0 if none."""
