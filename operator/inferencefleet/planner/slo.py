@@ -31,7 +31,8 @@ LN100 = math.log(100.0)
 RATE_TOLERANCE = 1e-4
 """Relative precision of the planned arrival rate."""
 RATE_FLOOR = 1e-3
-"""Below this share of the throughput bound a replica counts as serving nothing within the TTFT SLO."""
+"""Below this share of its sequential throughput (each request prefilled, then decoded at the planned batch)
+a replica counts as serving nothing within the TTFT SLO."""
 DEFAULT_PROMPT_TOKENS = 1024.0
 DEFAULT_OUTPUT_TOKENS = 256.0
 """Lengths used until the pool reports token rates (Azure 2023 conversation trace: p50 1020 in / 129 out)."""
