@@ -12,9 +12,10 @@
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
-* Never down while requests wait: replicas that exist are the only ones that can drain them. A
-  passing backlog holds the count but does not restart the scale-down delay (its ideal counts
-  toward the window's peak), or a fleet with a request or two waiting now and then never shrinks.
+* Never down while a backlog waits (more than BACKLOG_PER_REPLICA requests per ready replica):
+  replicas that exist are the only ones that can drain it. A passing backlog holds the count but
+  does not restart the scale-down delay (its ideal counts toward the window's peak), or a fleet
+  with a backlog now and then never shrinks.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
 * Fail static: without demand signals the count never goes down.
@@ -29,6 +30,9 @@ from ..api.v1alpha1 import InferencePoolSpec
 
 DEFAULT_SCALE_DOWN_DELAY_S = 120.0
 """Shortest scale-down delay when behavior.scaleDownDelay is unset."""
+BACKLOG_PER_REPLICA = 1.0
+"""Requests waiting per ready replica beyond which they are a backlog that holds a scale-down; fewer are
+the prompts the next steps take (a fleet of 25 with a few waiting now and then never shrank)."""
 BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
@@ -125,9 +129,10 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
         return ScaleOutcome(target, "ScaleUp", "", None, None)
     low_since = given.low_since if given.low_since is not None else given.now
     peak = max(target, given.low_peak or 0)
-    if given.backlog > 0:
-        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting: never scaling down "
-                                             "while a backlog remains", low_since, peak)
+    ready = current - given.starting
+    if given.backlog > BACKLOG_PER_REPLICA * ready:
+        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
+                                             "never scaling down while a backlog remains", low_since, peak)
     waited = given.now - low_since
     delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start)
     if waited < delay:

@@ -90,6 +90,14 @@ def test_no_scale_down_while_requests_wait(make_pool, make_world):
     assert replicas_over(world, [5.0] * 60)[-1] < high
 
 
+def test_a_few_requests_waiting_in_a_large_fleet_are_not_a_backlog(make_pool, make_world):
+    """Fewer waiting than ready replicas are the prompts the next steps take, not a queue to drain."""
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s"}})])
+    high = replicas_over(world, [100.0] * 8)[-1]
+    assert high > 3
+    assert replicas_over(world, [5.0] * 60, waiting=high - 1.0)[-1] < high  # after the delay and its burst hold
+
+
 def _first_scale_down(world: World, low_ticks: list[float]) -> int:
     high = replicas_over(world, [100.0] * 8)[-1]
     return next(i for i, w in enumerate(low_ticks) if world.step({"p": 5.0}, waiting=w).decision(KEY)
