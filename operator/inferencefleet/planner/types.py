@@ -89,6 +89,13 @@ class PoolMemory:
     """When the planner last proposed a max-num-seqs rollout."""
 
 
+RENAMED = {"queued_at": "unsteady_at"}
+"""PoolMemory fields an earlier version wrote under another name: read under the new one."""
+RETIRED = frozenset({"prompt_tokens", "output_tokens"})
+"""PoolMemory fields an earlier version wrote that no longer exist (the smoothed token rates replace the
+last lengths and start again from the next signals): dropped on reading."""
+
+
 @dataclass(frozen=True)
 class FleetState:
     """The planner's memory of every pool."""
@@ -122,6 +129,7 @@ class FleetState:
             where = f"{source}: pools[{index}]"
             if not isinstance(row, dict) or not {"namespace", "name"} <= row.keys():
                 raise UserError(f"{where}: must be an object with 'namespace' and 'name'")
+            row = {RENAMED.get(k, k): v for k, v in row.items() if k not in RETIRED}
             unknown = set(row) - known - {"namespace", "name"}
             if unknown:
                 raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")

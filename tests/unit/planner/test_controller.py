@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inferencefleet.errors import UserError
 from inferencefleet.planner.controller import tick
 from inferencefleet.planner.types import FleetState, PoolObservation
 from inferencefleet.signals.model import SignalsSnapshot
@@ -375,6 +377,16 @@ def test_state_round_trips_through_json(make_world):
     world = make_world([pool()], ready_after=30.0)
     replicas_over(world, [10.0, 50.0, 50.0])
     assert FleetState.from_json(world.state.to_json()) == world.state
+
+
+def test_state_written_by_an_earlier_version_still_loads():
+    """queued_at was renamed unsteady_at; the last lengths gave way to smoothed token rates."""
+    older = json.dumps({"pools": [{"namespace": "ns", "name": "p", "queued_at": 120.0, "prompt_tokens": 900.0,
+                                   "output_tokens": 200.0, "step_correction": 1.2}]})
+    memory = FleetState.from_json(older).memory(KEY)
+    assert (memory.unsteady_at, memory.step_correction, memory.prompt_tokens_rate) == (120.0, 1.2, None)
+    with pytest.raises(UserError, match=r"unknown fields \['typo'\]"):
+        FleetState.from_json(json.dumps({"pools": [{"namespace": "ns", "name": "p", "typo": 1}]}))
 
 
 POOL_COUNT = 5
