@@ -31,8 +31,9 @@ from ..api.v1alpha1 import InferencePoolSpec
 DEFAULT_SCALE_DOWN_DELAY_S = 120.0
 """Shortest scale-down delay when behavior.scaleDownDelay is unset."""
 BACKLOG_PER_REPLICA = 1.0
-"""Requests waiting per ready replica beyond which they are a backlog that holds a scale-down; fewer are
-the prompts the next steps take (a fleet of 25 with a few waiting now and then never shrank)."""
+"""Requests waiting per ready replica beyond which they are a backlog: it holds a scale-down, and its waits
+say nothing about the engine's speed (no corrections). Fewer are the prompts the next steps take (a fleet
+of 25 with a few waiting now and then never shrank)."""
 BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
@@ -71,6 +72,11 @@ class ScaleOutcome:
     explanation: str
     low_since: float | None
     low_peak: int | None
+
+
+def backlogged(waiting: float, ready: int) -> bool:
+    """Whether ``waiting`` requests are a backlog for ``ready`` replicas (more than BACKLOG_PER_REPLICA each)."""
+    return waiting > BACKLOG_PER_REPLICA * ready
 
 
 def planned_rate(slo_rate: float, spec: InferencePoolSpec, headroom: float = 1.0) -> float:
@@ -130,7 +136,7 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
     low_since = given.low_since if given.low_since is not None else given.now
     peak = max(target, given.low_peak or 0)
     ready = current - given.starting
-    if given.backlog > BACKLOG_PER_REPLICA * ready:
+    if backlogged(given.backlog, ready):
         return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
                                              "never scaling down while a backlog remains", low_since, peak)
     waited = given.now - low_since

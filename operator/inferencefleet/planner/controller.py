@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..signals.buckets import VLLM_BUCKETS
 from ..signals.model import PoolSignals, Sample, SignalsSnapshot
 from . import headroom
-from .autoscale import ScaleInput, ScaleOutcome, decide, ideal_replicas, planned_rate
+from .autoscale import ScaleInput, ScaleOutcome, backlogged, decide, ideal_replicas, planned_rate
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
@@ -43,9 +43,6 @@ STALE_AFTER_S = 90.0
 """A demand signal older than this is stale (three 30 s scrape intervals)."""
 DEMAND_SIGNALS = ("request_rate", "waiting", "running")
 COLD_START_ALPHA = 0.5
-QUEUED_PER_REPLICA = 1.0
-"""Latency corrections are learned only while at most this many requests wait per ready replica:
-queueing delay says nothing about the engine's speed."""
 LATENCY_WINDOW_S = 60.0
 """The p99s are histogram quantiles over this window: for that long after a queue, or after the ready
 count changed, they still carry the waits or the load per replica of before, so corrections are learned
@@ -162,7 +159,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
     ready = max(observation.ready_replicas, 0)
     unsteady_at = memory.unsteady_at
-    if not missing and (ready == 0 or (waiting or 0) > QUEUED_PER_REPLICA * ready or ready != memory.ready_replicas):
+    if not missing and (ready == 0 or backlogged(waiting or 0.0, ready) or ready != memory.ready_replicas):
         unsteady_at = now
     steady = not missing and (unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S)
     context = spec.model.maxContextTokens

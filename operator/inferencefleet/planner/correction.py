@@ -26,7 +26,6 @@ and one outside it is moved to the bucket's nearest edge, not to the interpolate
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -79,13 +78,13 @@ def _fit(observed: float, predicted: float, edges: Sequence[float] | None) -> fl
     return lower if predicted < lower else upper
 
 
-def informative_ttft(model: ReplicaModel, rate: float) -> bool:
-    """Whether a p99 TTFT observed at ``rate`` req/s per replica measures the prefill speed (see the module)."""
+def _informative_ttft(model: ReplicaModel, rate: float, predicted: float) -> bool:
+    """Whether a p99 TTFT observed at ``rate`` req/s per replica, where the model predicts ``predicted``,
+    measures the prefill speed (see the module)."""
     load = model.prefill_load(rate)
     if load is None or load < MIN_LOAD:
         return False
-    now = _ttft(model, model.correction.prefill, rate)
-    return _ttft(model, model.correction.prefill * 1.25, rate) >= now * (1.0 + MIN_SENSITIVITY)
+    return _ttft(model, model.correction.prefill * 1.25, rate) >= predicted * (1.0 + MIN_SENSITIVITY)
 
 
 def corrected(
@@ -109,9 +108,9 @@ def corrected(
             correction = replace(correction, step=_blend(correction.step, max(STEP_FLOOR, target / raw_model.itl_p99(batch))))
     if ttft_p99 is not None and rate_per_replica > 0:
         step_model = replace(model, correction=correction)
-        predicted = step_model.ttft_p99(rate_per_replica)
-        target = _fit(ttft_p99, math.inf if predicted is None else predicted, None if buckets is None else buckets.ttft)
-        if target is not None and informative_ttft(step_model, rate_per_replica):
+        predicted = _ttft(step_model, correction.prefill, rate_per_replica)
+        target = _fit(ttft_p99, predicted, None if buckets is None else buckets.ttft)
+        if target is not None and _informative_ttft(step_model, rate_per_replica, predicted):
             raw = _prefill_multiplier(step_model, target, rate_per_replica)
             correction = replace(correction, prefill=_blend(correction.prefill, raw))
     return correction

@@ -92,7 +92,7 @@ class TokenRates:
 
     def updated(self, signals: PoolSignals, dt: float) -> TokenRates:
         """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
-        observed = _token_rates(signals)
+        observed = _observed_rates(signals)
         if observed is None:
             return self
         keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
@@ -102,7 +102,7 @@ class TokenRates:
     @classmethod
     def of(cls, signals: PoolSignals) -> TokenRates | None:
         """The rates one window shows (None while the pool completes no requests or reports no token rates)."""
-        observed = _token_rates(signals)
+        observed = _observed_rates(signals)
         return None if observed is None else cls(*observed)
 
     def workload(self, max_context_tokens: int) -> Workload:
@@ -111,7 +111,7 @@ class TokenRates:
                         max(self.output / self.requests, 1.0)).fitted(max_context_tokens)
 
 
-def _token_rates(signals: PoolSignals) -> tuple[float, float, float] | None:
+def _observed_rates(signals: PoolSignals) -> tuple[float, float, float] | None:
     rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
                             signals.output_tokens_per_second.value)
     if rate is None or rate <= 1e-6 or prompt is None or output is None:

@@ -79,7 +79,7 @@ class PoolMemory:
     ready_replicas: int | None = None
     """Ready replicas at the last tick."""
     unsteady_at: float | None = None
-    """Last tick with more than QUEUED_PER_REPLICA requests waiting per ready replica, none ready, or a
+    """Last tick with a backlog (autoscale.backlogged), none ready, or a
     ready count other than the tick before's."""
     waiting: float | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
