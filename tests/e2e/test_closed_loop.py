@@ -209,7 +209,9 @@ scrape_configs:
                 f"inside the {SCALE_DOWN_DELAY:g}s scale-down delay")
             scaled_down = await asyncio.to_thread(wait_for, decision(api, "ScaleDown"), "a ScaleDown decision")
             assert (scaled_down["from"], scaled_down["to"]) == (up["to"], down.spec.replicas)
-            assert f"below {up['to']} for" in scaled_down["reason"]
+            window = re.search(r"at most (\d+) needed over the last (\d+)s \(the scale-down delay", scaled_down["reason"])
+            assert window, f"the ScaleDown reason does not give the window it was sized on: {scaled_down['reason']!r}"
+            assert int(window[1]) == down.spec.replicas and int(window[2]) >= SCALE_DOWN_DELAY
             await hang_up([steady])
         finally:
             for task in (controller, *burst, steady):

@@ -215,15 +215,17 @@ class BehaviorSpec(ApiModel):
     """How fast the autoscaler moves."""
 
     scaleDownDelay: Duration | None = None
-    """Demand must stay low this long before replicas are removed. Unset: the pool's cold start, at least 2m
+    """Scale-down stabilization window: replicas are removed only down to the most the pool needed over this
+    long (a rolling maximum, as in HPA's behavior.scaleDown). Unset: the pool's cold start, at least 2m
     (keeping an idle replica for one cold start costs what stopping and restarting it would)."""
     scaleUpLimit: int = Field(default=0, ge=0, le=10000)
     """Most replicas added per decision; 0 means no limit."""
     scaleDownLimit: int = Field(default=0, ge=0, le=10000)
-    """Most replicas removed per decision; 0 (default) means no limit: once the scale-down delay has
-    passed, go to the highest count the delay window needed."""
+    """Most replicas removed per decision; 0 (default) means no limit: down to the most the scale-down
+    delay's window needed."""
     tolerance: float = Field(default=0.1, ge=0, le=1)
-    """Dead band: no change while the ideal count is within this fraction of the current one."""
+    """Scale-down dead band: no replica is removed while the ideal count is within this fraction below the
+    current one. Scale-up has none: a replica short breaks the SLO for a cold start."""
     targetUtilization: float = Field(default=0.85, gt=0, le=1)
     """Share of a replica's SLO capacity planned to be used (headroom for bursts)."""
 

@@ -5,17 +5,21 @@
   most SPIKE_MAX x the smoothed level), Holt forecast over the cold-start horizon) + waiting
   backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
-* Up at once (behavior.scaleUpLimit per tick if set); down only after the ideal stayed below the
-  current count for behavior.scaleDownDelay (unset: one cold start, at least 2 minutes: the
-  break-even of keeping an idle replica against restarting it), to the highest ideal seen meanwhile, at most
-  behavior.scaleDownLimit per tick; no change inside the behavior.tolerance dead band.
+* Up at once, by as little as one replica (behavior.scaleUpLimit per tick if set): a replica short
+  breaks the SLO for a cold start, one too many costs GPU time until the scale-down gives it back.
+* Down to the most replicas needed over the last behavior.scaleDownDelay (unset: one cold start, at
+  least 2 minutes: the break-even of keeping an idle replica against restarting it), at most
+  behavior.scaleDownLimit per tick, never while the ideal is inside the behavior.tolerance dead band.
+  Like HPA's scale-down stabilization window, a falling demand is followed down the window's rolling
+  maximum tick by tick, not one step per delay (a 70B fleet stayed 8 replicas above its need for
+  minutes after a peak). A pool seen for the first time counts its current replicas as needed then.
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
 * Never down while a backlog waits (more than BACKLOG_PER_REPLICA requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
-  does not restart the scale-down delay (its ideal counts toward the window's peak), or a fleet
-  with a backlog now and then never shrinks.
+  is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
+  shrinks.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
 * Fail static: without demand signals the count never goes down.
@@ -38,6 +42,24 @@ BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 
 
+Needs = tuple[tuple[float, int], ...]
+"""(time, replicas needed) of recent ticks, oldest first, each needing more than every later one (a
+monotonic queue): the most needed since any time is the first entry at or after it."""
+
+
+def remembered(needs: Needs, now: float, needed: int, keep: float) -> Needs:
+    """``needs`` with ``needed`` at ``now``; entries older than ``keep`` seconds or needing no more are dropped."""
+    kept = [(t, n) for t, n in needs if t >= now - keep]
+    while kept and kept[-1][1] <= needed:
+        kept.pop()
+    return (*kept, (now, needed))
+
+
+def most_needed(needs: Needs, since: float) -> int:
+    """The most replicas needed at or after ``since`` (``needs`` ends with the current tick)."""
+    return next(n for t, n in needs if t >= since)
+
+
 @dataclass(frozen=True)
 class ScaleInput:
     """What the autoscaler knows about one pool at this tick."""
@@ -57,21 +79,20 @@ class ScaleInput:
     """Peak over mean of the recent demand (1: steady)."""
     idle_for: float | None
     """Seconds without any request (None: not idle)."""
-    low_since: float | None
-    low_peak: int | None
+    needs: Needs
+    """The replicas recent ticks needed (from the last outcome; empty for a pool seen for the first time)."""
     now: float
     why_missing: str = ""
 
 
 @dataclass(frozen=True)
 class ScaleOutcome:
-    """Wanted replicas, the action, the explanation, and the scale-down window to remember."""
+    """Wanted replicas, the action, the explanation, and the replicas needed to remember."""
 
     wanted: int
     action: str
     explanation: str
-    low_since: float | None
-    low_peak: int | None
+    needs: Needs
 
 
 def backlogged(waiting: float, ready: int) -> bool:
@@ -104,13 +125,18 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
     current = given.current
     to_zero = spec.autoscaling.scaleToZero
     asked = given.backlog > 0 or (given.demand or 0) > 0
+    keep = scale_down_delay(behavior.scaleDownDelay, 1.0 + BURST_HOLD_MAX, given.cold_start)
+    known = given.needs or ((given.now, current),)
+
+    def outcome(wanted: int, action: str, explanation: str, needed: int) -> ScaleOutcome:
+        return ScaleOutcome(wanted, action, explanation, remembered(known, given.now, needed, keep))
+
     if given.demand is None:
         wanted = min(bounds.max, max(current, bounds.min, 1 if asked else 0))
-        action = "ScaleUp" if wanted > current else "Hold"
-        return ScaleOutcome(wanted, action, f"signals missing ({given.why_missing}): never scaling down "
-                                            "without them", None, None)
+        return outcome(wanted, "ScaleUp" if wanted > current else "Hold",
+                       f"signals missing ({given.why_missing}): never scaling down without them", wanted)
     if current == 0 and not asked and to_zero is not None and bounds.min == 0:
-        return ScaleOutcome(0, "Hold", "scaled to zero; waiting for a request", None, None)
+        return outcome(0, "Hold", "scaled to zero; waiting for a request", 0)
     ideal = ideal_replicas(given.demand, given.replica_rate)
     floor = max(bounds.min, 1)
     if to_zero is not None and given.idle_for is not None and given.idle_for >= to_zero.idleAfter:
@@ -118,36 +144,30 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
     target = min(bounds.max, max(floor, ideal))
     if current == 0 and asked:
         wanted = min(bounds.max, max(target, 1))
-        return ScaleOutcome(wanted, "ScaleUp", "wake from zero on demand", None, None)
+        return outcome(wanted, "ScaleUp", "wake from zero on demand", wanted)
     if target == 0 and current > 0:
-        return ScaleOutcome(0, "ScaleDown", f"no requests for {given.idle_for:.0f}s "
-                                            f"(scaleToZero after {to_zero.idleAfter:.0f}s)"
-                            if to_zero else "idle", None, None)
+        return outcome(0, "ScaleDown", f"no requests for {given.idle_for:.0f}s "
+                                       f"(scaleToZero after {to_zero.idleAfter:.0f}s)" if to_zero else "idle", 0)
     if current < bounds.min or current > bounds.max:
-        return ScaleOutcome(target, "ScaleUp" if target > current else "ScaleDown",
-                            f"replicas {current} outside [{bounds.min}, {bounds.max}]", None, None)
+        return outcome(target, "ScaleUp" if target > current else "ScaleDown",
+                       f"replicas {current} outside [{bounds.min}, {bounds.max}]", target)
     band = behavior.tolerance * current
-    if abs(target - current) <= band or target == current:
-        return ScaleOutcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", None, None)
+    if 0 <= current - target <= band:
+        return outcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", target)
     if target > current:
-        if behavior.scaleUpLimit:
-            target = min(target, current + behavior.scaleUpLimit)
-        return ScaleOutcome(target, "ScaleUp", "", None, None)
-    low_since = given.low_since if given.low_since is not None else given.now
-    peak = max(target, given.low_peak or 0)
+        limited = min(target, current + behavior.scaleUpLimit) if behavior.scaleUpLimit else target
+        return outcome(limited, "ScaleUp", "", target)
     ready = current - given.starting
     if backlogged(given.backlog, ready):
-        return ScaleOutcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
-                                             "never scaling down while a backlog remains", low_since, peak)
-    waited = given.now - low_since
+        return outcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
+                                        "never scaling down while a backlog remains", target)
+    needs = remembered(known, given.now, target, keep)
     delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start)
-    if waited < delay:
-        return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the {delay:.0f}s scale-down "
-                                             f"delay (burstiness {given.burstiness:.1f})", low_since, peak)
-    wanted = peak
-    if behavior.scaleDownLimit:
-        wanted = max(wanted, current - behavior.scaleDownLimit)
+    peak = most_needed(needs, given.now - delay)
+    wanted = peak if not behavior.scaleDownLimit else max(peak, current - behavior.scaleDownLimit)
     if wanted >= current:
-        return ScaleOutcome(current, "Hold", f"demand peaked at {peak} replicas during the scale-down delay",
-                            low_since, peak)
-    return ScaleOutcome(wanted, "ScaleDown", f"below {current} for {waited:.0f}s", None, None)
+        waited = given.now - max(t for t, n in needs if n >= current)
+        return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the {delay:.0f}s scale-down "
+                                             f"delay (burstiness {given.burstiness:.1f})", needs)
+    return ScaleOutcome(wanted, "ScaleDown", f"at most {peak} needed over the last {delay:.0f}s (the scale-down "
+                                             f"delay, burstiness {given.burstiness:.1f})", needs)

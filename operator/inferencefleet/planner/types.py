@@ -66,10 +66,9 @@ class PoolMemory:
     """Divides the planned rate per replica while observed p99s break the SLOs (planner.headroom)."""
     last_scale_up: float | None = None
     last_scale_down: float | None = None
-    low_since: float | None = None
-    """Since when the ideal replica count has stayed below the current one."""
-    low_peak: int | None = None
-    """Highest ideal count seen while low: scale-down goes no further than this."""
+    needs: tuple[tuple[float, int], ...] = ()
+    """(time, replicas needed) of recent ticks, each needing more than the later ones (autoscale.Needs): the
+    scale-down goes no lower than the most needed over its delay."""
     last_request_at: float | None = None
     """Last tick that saw requests arriving, waiting or running (for scale-to-zero)."""
     cold_start_s: float | None = None
@@ -91,9 +90,10 @@ class PoolMemory:
 
 RENAMED = {"queued_at": "unsteady_at"}
 """PoolMemory fields an earlier version wrote under another name: read under the new one."""
-RETIRED = frozenset({"prompt_tokens", "output_tokens"})
-"""PoolMemory fields an earlier version wrote that no longer exist (the smoothed token rates replace the
-last lengths and start again from the next signals): dropped on reading."""
+RETIRED = frozenset({"prompt_tokens", "output_tokens", "low_since", "low_peak"})
+"""PoolMemory fields an earlier version wrote that no longer exist, dropped on reading: the smoothed token
+rates replace the last lengths, the replicas needed replace the scale-down window's start and peak
+(they start again from the next ticks)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,7 @@ class FleetState:
                 raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
             values: dict[str, Any] = {k: v for k, v in row.items() if k in known}
             values["starting_since"] = tuple(values.get("starting_since", ()))
+            values["needs"] = tuple(tuple(entry) for entry in values.get("needs", ()))
             try:
                 pools[(str(row["namespace"]), str(row["name"]))] = PoolMemory(**values)
             except TypeError as error:

@@ -114,6 +114,21 @@ def test_a_passing_backlog_holds_but_does_not_restart_the_scale_down_delay(make_
     assert blip == quiet
 
 
+def test_a_falling_demand_is_followed_down_one_scale_down_delay_behind(make_pool, make_world):
+    """The delay is a rolling window (HPA's scale-down stabilization): the count never goes below what the
+    last delay needed, and each step down comes once the count it leaves is a delay old, not a whole delay
+    after the step before (that staircase kept 11 replicas where 10 were needed for the last 3 minutes)."""
+    world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "120s"}})])
+    replicas_over(world, [200.0] * 40)
+    rates = [200.0 - 4.0 * i for i in range(40)] + [44.0] * 20
+    counts = replicas_over(world, rates)
+    alone = [replicas_over(make_world([make_pool()]), [rate] * 20)[-1] for rate in rates]
+    delay, late = 8, 4  # ticks of 15 s: the delay, and a minute for the burst hold of a falling demand
+    for i, count in enumerate(counts):
+        assert max(alone[max(0, i - delay): i + 1]) <= count <= max(alone[max(0, i - delay - late): i + 1])
+    assert counts[-1] == alone[-1] < counts[0]
+
+
 def test_slow_decay_with_a_scale_down_limit_steps_down_one_replica_at_a_time(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"behavior": {"scaleDownDelay": "60s", "scaleDownLimit": 1}})])
     counts = replicas_over(world, [120.0 - 2.0 * i for i in range(60)], dt=30.0)
@@ -141,10 +156,13 @@ def test_a_one_tick_queue_spike_scales_up_less_than_the_same_rate_sustained(make
     assert spike.records[0].action == "ScaleUp"
 
 
-def test_dead_band_ignores_small_changes(make_pool, make_world):
-    world = make_world([make_pool(autoscaling={"behavior": {"tolerance": 0.5}})])
+def test_dead_band_holds_small_decreases_but_scales_up_by_one_replica(make_pool, make_world):
+    """A replica short breaks the SLO for a cold start; one too many is given back after the delay."""
+    world = make_world([make_pool(autoscaling={"behavior": {"tolerance": 0.5, "scaleDownDelay": "30s"}})])
     base = replicas_over(world, [80.0] * 6)[-1]
-    assert replicas_over(world, [95.0] * 6) == [base] * 6
+    assert replicas_over(world, [95.0] * 6)[-1] == base + 1
+    assert replicas_over(world, [80.0] * 20) == [base + 1] * 20
+    assert "within the 50% dead band" in world.step({"p": 80.0}).decision(KEY).records[0].reason
 
 
 @pytest.mark.parametrize("mode", ["Managed", "Shadow"])
@@ -207,10 +225,10 @@ def test_corrections_wait_one_latency_window_after_the_ready_count_changed(make_
     world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
     replicas_over(world, [40.0] * 5, running=40.0 * 4, itl=0.08)
     learned = world.state.memory(KEY).step_correction
-    world.replicas[KEY].append(world.now)  # a replica became ready
-    replicas_over(world, [40.0] * 3, running=40.0 * 4, itl=0.12)
+    world.replicas[KEY].pop()  # a replica lost: the next tick sees one fewer ready and replaces it
+    replicas_over(world, [40.0] * 4, running=40.0 * 4, itl=0.12)  # ready count changed twice, 15 s apart
     assert world.state.memory(KEY).step_correction == learned
-    replicas_over(world, [40.0] * 2, running=40.0 * 4, itl=0.12)
+    replicas_over(world, [40.0] * 3, running=40.0 * 4, itl=0.12)
     assert world.state.memory(KEY).step_correction > learned
 
 
@@ -380,11 +398,14 @@ def test_state_round_trips_through_json(make_world):
 
 
 def test_state_written_by_an_earlier_version_still_loads():
-    """queued_at was renamed unsteady_at; the last lengths gave way to smoothed token rates."""
+    """queued_at was renamed unsteady_at; the last lengths gave way to smoothed token rates, the scale-down
+    window's start and peak to the replicas needed."""
     older = json.dumps({"pools": [{"namespace": "ns", "name": "p", "queued_at": 120.0, "prompt_tokens": 900.0,
-                                   "output_tokens": 200.0, "step_correction": 1.2}]})
+                                   "output_tokens": 200.0, "step_correction": 1.2, "low_since": 100.0,
+                                   "low_peak": 4}]})
     memory = FleetState.from_json(older).memory(KEY)
     assert (memory.unsteady_at, memory.step_correction, memory.prompt_tokens_rate) == (120.0, 1.2, None)
+    assert memory.needs == ()
     with pytest.raises(UserError, match=r"unknown fields \['typo'\]"):
         FleetState.from_json(json.dumps({"pools": [{"namespace": "ns", "name": "p", "typo": 1}]}))
 
