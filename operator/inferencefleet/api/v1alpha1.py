@@ -40,7 +40,7 @@ class ModelSpec(ApiModel):
     uri: str | None = Field(default=None, max_length=1024, pattern=r"^(hf|pvc|s3|gs|oci)://.+$")
     """Where the weights are: 'hf://org/name', 'pvc://claim/path', 's3://bucket/path', 'gs://...' or 'oci://...'. Defaults to hf://<name>."""
     servedName: str | None = Field(default=None, min_length=1, max_length=256, pattern=NOT_A_FLAG)
-    """Name clients use in the OpenAI API 'model' field. Defaults to the model name."""
+    """Name clients use in the OpenAI API 'model' field. Defaults to the model name. On trtllm, a name other than the model path needs TensorRT-LLM 1.3.0rc7 or later (--served_model_name)."""
     architecture: Literal["dense", "moe"] = "dense"
     """'dense' or 'moe' (Mixture-of-Experts). Expert parallelism requires 'moe'."""
     quantization: Literal["none", "awq", "gptq", "fp8"] = "none"

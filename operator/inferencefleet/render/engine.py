@@ -47,8 +47,8 @@ class Engine:
     launch: Callable[[InferencePool, int, Role, RenderOptions], Launch]
     config_files: Callable[[InferencePool], dict[str, str]]
     """Files for the engine's ConfigMap ({} when it needs none)."""
-    check: Callable[[InferencePool], None]
-    """Engine-specific feasibility checks; raise RenderError."""
+    check: Callable[[InferencePool, str], None]
+    """Engine-specific feasibility checks of a pool and the image it runs; raise RenderError."""
 
 
 def inert(value: str) -> str:

@@ -45,7 +45,7 @@ def check_pool(pool: InferencePool, options: RenderOptions) -> Engine:
             f"{', '.join(engine.quantizations)} (or use an engine that supports it)",
         )
     check_values_are_not_flags(pool)
-    engine.check(pool)
+    engine.check(pool, options.image_for(pool))
     return engine
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..api.v1alpha1 import InferencePool
+
 DEFAULT_IMAGES: dict[str, str] = {
     "vllm": "vllm/vllm-openai:v0.11.0",
     "trtllm": "nvcr.io/nvidia/tensorrt-llm/release:1.0.0",
@@ -26,3 +28,7 @@ class RenderOptions:
     """Price of the pool's GPU type (from the FleetQuota); adds cost annotations when set."""
     mpi_ssh_secret: str = "{pool}-mpi-ssh"
     """Secret with SSH keys for multi-node TensorRT-LLM (MPI); '{pool}' is replaced by the pool name."""
+
+    def image_for(self, pool: InferencePool) -> str:
+        """The engine image the pool runs: its own engine.image, else the operator's image for the engine."""
+        return pool.spec.engine.image or self.images[pool.spec.engine.kind]

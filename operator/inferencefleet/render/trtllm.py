@@ -10,6 +10,7 @@ environment), then ``trtllm-llmapi-launch`` and the engine argv. Workers run ssh
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -25,6 +26,9 @@ CONFIG_DIR = "/etc/inferencefleet/trtllm"
 CONFIG_VOLUME = "trtllm-config"
 SSH_VOLUME = "mpi-ssh"
 KV_CACHE_FRACTION = 0.9
+SERVED_NAME_SINCE = (1, 3, 0, 7)
+"""First release whose trtllm-serve takes --served_model_name (1.3.0rc7, TensorRT-LLM PR 11711)."""
+RELEASE_TAG = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:rc(\d+))?(?:\.post\d+)?")
 MANAGED = frozenset(
     {
         "host", "port", "backend", "tp-size", "pp-size", "ep-size", "max-batch-size", "max-num-tokens",
@@ -103,8 +107,7 @@ def serve_args(pool: InferencePool, max_num_seqs: int) -> list[str]:
     model_path = model_source(pool).path
     args = ["trtllm-serve", inert(model_path)]
     if served_name(pool) != model_path:
-        # trtllm-serve gained this flag in 2026 (TensorRT-LLM PR 11711); older images serve the path.
-        args += ["--served-model-name", inert(served_name(pool))]
+        args += ["--served_model_name", inert(served_name(pool))]
     args += [
         "--host", "0.0.0.0",
         "--port", str(spec.engine.port),
@@ -162,8 +165,33 @@ def launch(pool: InferencePool, max_num_seqs: int, role: Role, options: RenderOp
                   env=env, volumes=volumes, mounts=mounts)
 
 
-def check(pool: InferencePool) -> None:
+def release(image: str) -> tuple[int, int, int, float] | None:
+    """(major, minor, patch, rc) of a release-tagged image ('...:1.3.0rc7'; a final release's rc is inf), else None."""
+    tag = image.split("@", 1)[0].rpartition("/")[2].partition(":")[2]
+    match = RELEASE_TAG.fullmatch(tag)
+    if match is None:
+        return None
+    major, minor, patch, rc = match.groups()
+    return int(major), int(minor), int(patch), float(rc) if rc else float("inf")
+
+
+def check_served_name(pool: InferencePool, image: str) -> None:
+    """Refuse a served name the image's trtllm-serve cannot set (images without a release tag are trusted)."""
+    path = model_source(pool).path
+    version = release(image)
+    if served_name(pool) == path or version is None or version >= SERVED_NAME_SINCE:
+        return
+    raise RenderError(
+        "spec.engine.image",
+        f"{image!r} predates trtllm-serve's --served_model_name (TensorRT-LLM 1.3.0rc7), which this pool "
+        f"needs to serve {served_name(pool)!r} from the model path {path!r}; allowed: an image of "
+        "TensorRT-LLM 1.3.0rc7 or later, or spec.model.servedName equal to the model path",
+    )
+
+
+def check(pool: InferencePool, image: str) -> None:
     """TensorRT-LLM's own limits beyond the shared feasibility rules."""
+    check_served_name(pool, image)
     topology, model = pool.spec.topology, pool.spec.model
     if topology.dataParallel > 1 and model.architecture != "moe":
         raise RenderError(

@@ -97,8 +97,8 @@ def launch(pool: InferencePool, max_num_seqs: int, role: Role, options: RenderOp
     )
 
 
-def check(pool: InferencePool) -> None:
-    """vLLM's own limits beyond the shared feasibility rules."""
+def check(pool: InferencePool, image: str) -> None:
+    """vLLM's own limits beyond the shared feasibility rules (any vLLM image)."""
     topology = pool.spec.topology
     if topology.nodesPerReplica > 1 and topology.dataParallel > 1:
         raise RenderError(

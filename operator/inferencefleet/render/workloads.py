@@ -96,7 +96,7 @@ def _workload(
     pool: InferencePool, engine: Engine, replicas: int, max_num_seqs: int, options: RenderOptions,
     config_files: dict[str, str],
 ) -> dict[str, Any]:
-    image = pool.spec.engine.image or options.images[engine.kind]
+    image = options.image_for(pool)
     annotations = {labels.CONFIG_HASH: _config_hash(config_files)} if config_files else {}
     meta = _metadata(pool, pool.metadata.name, options)
     meta["annotations"] = cost_annotations(pool, replicas, options.dollars_per_gpu_hour)

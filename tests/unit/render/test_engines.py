@@ -138,6 +138,19 @@ def test_trtllm_args_and_options_file(make_pool: Callable[..., InferencePool]) -
     assert monitor["path"] == "/prometheus/metrics"
 
 
+def test_trtllm_serves_a_served_name_on_images_that_take_the_flag(
+    make_pool: Callable[..., InferencePool],
+) -> None:
+    def args(image: str | None, served: str | None = "chat") -> list[str]:
+        spec = {"model": {"servedName": served}, "engine": {"kind": "trtllm", "image": image}}
+        return containers(render_pool(make_pool(spec=spec), replicas=1))["single"]["args"]  # type: ignore[no-any-return]
+
+    for image in ("nvcr.io/nvidia/tensorrt-llm/release:1.3.0rc7", "nvcr.io/nvidia/tensorrt-llm/release:1.4.0",
+                  "registry.local/our-trtllm:latest"):
+        assert flags(args(image))["--served_model_name"] == "chat", image
+    assert "--served_model_name" not in flags(args(None, served=None))
+
+
 def test_trtllm_options_change_rolls_the_pods(make_pool: Callable[..., InferencePool]) -> None:
     def template(spec: dict[str, Any]) -> dict[str, Any]:
         objects = render_pool(make_pool(spec={"engine": {"kind": "trtllm", **spec}}), replicas=1)

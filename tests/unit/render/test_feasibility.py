@@ -33,6 +33,13 @@ CASES: list[tuple[str, dict[str, Any], RenderOptions, str, list[str]]] = [
      "spec.model.uri", ["'s3://'", "hf://, pvc://"]),
     ("hf uri the engine would parse as a flag", {"model": {"uri": "hf://--enforce-eager"}}, RenderOptions(),
      "spec.model.uri", ["'--enforce-eager'", "starts with '-'"]),
+    ("served name on a TensorRT-LLM image without --served_model_name",
+     {"model": {"servedName": "chat"}, "engine": {"kind": "trtllm"}}, RenderOptions(),
+     "spec.engine.image", ["'nvcr.io/nvidia/tensorrt-llm/release:1.0.0'", "'chat'", "1.3.0rc7 or later"]),
+    ("served name on an operator-configured pre-1.3.0rc7 image",
+     {"model": {"servedName": "chat"}, "engine": {"kind": "trtllm"}},
+     RenderOptions(images={"trtllm": "registry:5000/trt/release:1.3.0rc6.post1@sha256:ab"}),
+     "spec.engine.image", ["1.3.0rc6.post1", "needs to serve 'chat'"]),
 ]
 
 DUPLICATES = [
