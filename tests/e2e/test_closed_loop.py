@@ -189,7 +189,7 @@ scrape_configs:
                 wait_for, replicas_where(api, lambda n: n > 1), "the operator to scale the Deployment above 1")
             up = await asyncio.to_thread(wait_for, decision(api, "ScaleUp"), "a ScaleUp decision in the status")
             assert (up["from"], up["to"], up["applied"]) == (1, scaled.spec.replicas, True)
-            sizing = re.search(r"forecast ([\d.]+) req/s over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
+            sizing = re.search(r"forecast ([\d.]+) req/s(?: \(no trend[^)]*\))? over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
             assert sizing, f"the ScaleUp reason does not give the forecast and the replicas it needs: {up['reason']!r}"
             assert int(sizing[2]) >= up["to"]
             metrics = await asyncio.to_thread(

@@ -23,7 +23,7 @@ from .autoscale import ScaleInput, ScaleOutcome, backlogged, decide, ideal_repli
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
 from .correction import corrected
-from .forecast import Envelope, Holt, arrival_rate, spike_bounded
+from .forecast import TREND_WARMUP_S, Envelope, Holt, arrival_rate, spike_bounded
 from .quota import QuotaGrant, QuotaRequest, allocate
 from .slo import Correction, ReplicaModel, SloCapacity, TokenRates, Workload, slo_capacity
 from .types import (
@@ -173,6 +173,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         spec.batching.maxNumBatchedTokens,
     )
     demand: float | None = None
+    traffic_since = memory.traffic_since
     holt: Holt | None = None
     envelope: Envelope | None = None
     active = False
@@ -192,9 +193,12 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         settled = memory.last_scale_up is None or now - memory.last_scale_up >= cold_start + LATENCY_WINDOW_S
         slo_headroom = headroom.updated(slo_headroom, ratios if active else [], since or 0.0, settled)
         arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
+        traffic_since = (memory.traffic_since if memory.traffic_since is not None else now) if active else None
+        learn_trend = traffic_since is not None and now - traffic_since >= TREND_WARMUP_S
         holt = Holt(arrivals, 0.0)
         if memory.demand_level is not None and since is not None:
-            holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(arrivals, since)
+            holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(
+                arrivals, since, learn_trend)
         demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
         envelope = Envelope(demand, demand)
         if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
@@ -237,6 +241,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         completions_rate=None if token_rates is None else token_rates.requests,
         needs=scale.needs,
         last_request_at=last_request if not missing else memory.last_request_at,
+        traffic_since=traffic_since,
         cold_start_s=measured_cold,
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
@@ -322,8 +327,12 @@ def _sizing(plan: _Plan) -> str:
     """'forecast 41.0 req/s over the 120s cold start needs 6 replicas at ITL p99 60ms (6.9 req/s per replica)'."""
     assert plan.demand is not None
     needed = ideal_replicas(plan.demand, plan.replica_rate)
+    since, now = plan.memory.traffic_since, plan.memory.updated_at
+    warming = since is not None and now is not None and now - since < TREND_WARMUP_S
     return (
-        f"forecast {plan.demand:.1f} req/s over the {plan.cold_start:g}s cold start needs {needed} "
+        f"forecast {plan.demand:.1f} req/s"
+        + (f" (no trend in the first {TREND_WARMUP_S:g}s of traffic)" if warming else "")
+        + f" over the {plan.cold_start:g}s cold start needs {needed} "
         f"replica{'' if needed == 1 else 's'} at ITL p99 {format_duration(plan.pool.spec.autoscaling.slo.itlP99)} "
         f"({plan.replica_rate:.1f} req/s per replica"
         + (f", headroom x{plan.memory.slo_headroom:.2f} after p99s above the SLO" if plan.memory.slo_headroom > 1.005

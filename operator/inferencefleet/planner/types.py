@@ -71,6 +71,9 @@ class PoolMemory:
     scale-down goes no lower than the most needed over its delay."""
     last_request_at: float | None = None
     """Last tick that saw requests arriving, waiting or running (for scale-to-zero)."""
+    traffic_since: float | None = None
+    """First tick of the pool's current run of ticks with requests (None while idle): the demand's slope is
+    learned only TREND_WARMUP_S after it (forecast.py)."""
     cold_start_s: float | None = None
     """Measured replica ready time (smoothed); wins over spec.autoscaling.coldStart once seen."""
     starting_since: tuple[float, ...] = ()

@@ -160,7 +160,7 @@ def test_dead_band_holds_small_decreases_but_scales_up_by_one_replica(make_pool,
     """A replica short breaks the SLO for a cold start; one too many is given back after the delay."""
     world = make_world([make_pool(autoscaling={"behavior": {"tolerance": 0.5, "scaleDownDelay": "30s"}})])
     base = replicas_over(world, [80.0] * 6)[-1]
-    assert replicas_over(world, [95.0] * 6)[-1] == base + 1
+    assert replicas_over(world, [100.0] * 6)[-1] == base + 1
     assert replicas_over(world, [80.0] * 20) == [base + 1] * 20
     assert "within the 50% dead band" in world.step({"p": 80.0}).decision(KEY).records[0].reason
 
@@ -209,15 +209,34 @@ def test_short_requests_for_a_while_do_not_shrink_the_lengths_planned_but_long_o
     assert back.replica_rate == pytest.approx(long.replica_rate, rel=0.05)
 
 
-def test_a_ramp_at_start_up_is_forecast_at_its_slope(make_pool, make_world):
-    """The trend starts at 0, a slope never observed; bias-corrected, the forecast of a pool whose traffic
-    ramps from its first tick follows the ramp instead of a fraction of it."""
+def test_no_trend_is_learned_from_a_pools_first_minutes_of_traffic(make_pool, make_world):
+    """Completions lag arrivals and the rate window fills: a pool's first minutes read as a ramp on flat
+    demand. Extrapolated over the cold start, that ramp orders replicas nobody needs."""
     world = make_world([make_pool()])
-    ramp = [10.0 + 2.0 * i for i in range(6)]  # +2 req/s every 15 s
+    filling = [10.0 + 2.0 * i for i in range(6)]  # +2 req/s every 15 s from the first request
+    for rate in filling:
+        decision = world.step({"p": rate}).decision(KEY)
+    assert "forecast 20.0 req/s (no trend in the first 240s of traffic) over the" in decision.records[0].reason
+
+
+def test_a_ramp_after_the_warm_up_is_forecast_at_its_slope(make_pool, make_world):
+    """The trend starts at 0, a slope never observed; bias-corrected, the forecast of a ramp that starts
+    when the slope is first learned follows the ramp instead of a fraction of it."""
+    world = make_world([make_pool()])
+    replicas_over(world, [10.0] * 16)  # 240 s of flat traffic
+    ramp = [10.0 + 2.0 * i for i in range(1, 7)]
     for rate in ramp:
-        decision = world.step({"p": rate})
-    sizing = re.search(r"forecast ([\d.]+) req/s", decision.decision(KEY).records[0].reason)
-    assert sizing is not None and float(sizing[1]) > ramp[-1] + 2  # ahead of the ramp (a trend started at 0: 20.3)
+        decision = world.step({"p": rate}).decision(KEY)
+    sizing = re.search(r"forecast ([\d.]+) req/s over", decision.records[0].reason)
+    assert sizing is not None and float(sizing[1]) > ramp[-1] + 2  # ahead of the ramp (a trend started at 0: ~20)
+
+
+def test_the_trend_warm_up_starts_again_after_a_silence(make_pool, make_world):
+    world = make_world([make_pool(autoscaling={"scaleToZero": {"idleAfter": "60s"}}, replicas={"min": 0})])
+    replicas_over(world, [10.0] * 20)
+    replicas_over(world, [0.0] * 4)
+    reason = world.step({"p": 10.0}).decision(KEY).records[0].reason
+    assert "no trend in the first 240s of traffic" in reason
 
 
 def test_corrections_wait_one_latency_window_after_the_ready_count_changed(make_world):

@@ -34,7 +34,7 @@ def test_table_lists_every_pool_with_reasons(tmp_path, capsys):
     assert main(args(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "serving/llama3-8b-free" in out and "serving/mixtral-trtllm-standard" in out
-    assert "forecast 30.0 req/s over the 60s cold start needs" in out
+    assert "forecast 30.0 req/s (no trend in the first 240s of traffic) over the 60s cold start needs" in out
     assert "signals missing (request_rate: no series for this pool" in out  # mixtral has no series
     assert "TIER" in out and "premium" in out
 
