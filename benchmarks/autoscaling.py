@@ -8,7 +8,10 @@ requests replayed per wall second (and per CPU second) over all runs of a case, 
 the oracle's replay rounds; per policy (one replay each); for the inferencefleet runs; and
 against a baseline measured in this process, one replica stepped one engine step at a time.
 
-    .venv/bin/python benchmarks/autoscaling.py [--quick] [--json] [--scenario NAME] [--trace NAME]
+    .venv/bin/python benchmarks/autoscaling.py [--quick] [--json] [--scenario NAME] [--trace NAME] [--seed N]
+
+``--seed`` draws another rate scaling of the same traces (which copies arrive, with which lengths) to
+show that the figures do not hang on one draw.
 """
 
 from __future__ import annotations
@@ -125,13 +128,14 @@ def targets(rows: dict[str, dict[str, float]]) -> dict[str, bool]:
     }
 
 
-def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replicas: int) -> dict[str, Any]:
+def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replicas: int,
+             seed: int = 1) -> dict[str, Any]:
     pool = make_pool(scenario)
     key = pool_key(pool)
     raw = load(trace_name, minutes)
     capacity = replica_capacity(pool, raw)  # rate scaling keeps the length mix, so the capacity holds
     scale = peak_replicas * capacity.rate / peak_minute_rate(raw)
-    trace = scale_rate(raw, scale, seed=1)
+    trace = scale_rate(raw, scale, seed=seed)
     wall, cpu = time.perf_counter(), time.process_time()
     results = run_policies([pool], {key: trace}, POLICIES, capacity={key: capacity})
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -149,7 +153,7 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
                               requests_per_wall_s=r.requests_per_wall_second)
     simulated = sum(r.requests * r.replays for r in results)
     return {
-        "scenario": scenario, "trace": trace_name, "minutes": trace.duration / 60, "rate_scale": scale,
+        "scenario": scenario, "trace": trace_name, "minutes": trace.duration / 60, "rate_scale": scale, "seed": seed,
         "requests": len(trace.requests), "replica_capacity_rps": capacity.rate,
         "peak_replicas_needed": math.ceil(peak_minute_rate(trace) / capacity.rate),
         "policies": rows, "targets": targets(rows),
@@ -160,7 +164,7 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
 
 def print_case(case: dict[str, Any]) -> None:
     print(f"\n== {case['scenario']} x {case['trace']}: {case['requests']} requests over {case['minutes']:.0f} min "
-          f"(rate x{case['rate_scale']:.1f}), replica SLO capacity {case['replica_capacity_rps']:.2f} req/s, "
+          f"(rate x{case['rate_scale']:.1f}, seed {case['seed']}), replica SLO capacity {case['replica_capacity_rps']:.2f} req/s, "
           f"peak needs {case['peak_replicas_needed']} replicas")
     print(f"{'policy':>15} {'GPU-h':>8} {'met SLO':>8} {'TTFT p99':>9} {'ITL p99':>8} {'peak':>5} "
           f"{'vs HPA':>7} {'vs oracle':>9}")
@@ -195,6 +199,7 @@ def main() -> int:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append", help="only these scenarios")
     parser.add_argument("--trace", choices=sorted(TRACE_FILES), action="append", help="only these traces")
     parser.add_argument("--peak-replicas", type=int, help="replicas the peak minute needs (10..40)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the rate scaling (default 1)")
     args = parser.parse_args()
     minutes = 10.0 if args.quick else None
     peak = args.peak_replicas or (12 if args.quick else 20)
@@ -208,7 +213,7 @@ def main() -> int:
     cases = []
     for scenario in args.scenario or SCENARIOS:
         for trace_name in args.trace or TRACE_FILES:
-            case = run_case(scenario, trace_name, minutes, peak)
+            case = run_case(scenario, trace_name, minutes, peak, args.seed)
             cases.append(case)
             if not args.json:
                 print_case(case)
