@@ -148,6 +148,34 @@ def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float) -> TokenR
     return last.updated(signals, now - memory.updated_at)
 
 
+@dataclass(frozen=True)
+class _Demand:
+    """The arrival rate a tick plans for and the smoothed state behind it."""
+
+    rate: float
+    holt: Holt
+    envelope: Envelope
+    traffic_since: float | None
+
+
+def _demand(memory: PoolMemory, rate: float, waiting: float, active: bool, cold_start: float, now: float,
+            since: float | None) -> _Demand:
+    """The spike-bounded arrivals or their forecast over the cold start (no trend in the first
+    TREND_WARMUP_S of traffic), plus the waiting backlog drained over it."""
+    arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
+    traffic_since = (memory.traffic_since if memory.traffic_since is not None else now) if active else None
+    learn_trend = traffic_since is not None and now - traffic_since >= TREND_WARMUP_S
+    holt = Holt(arrivals, 0.0)
+    if memory.demand_level is not None and since is not None:
+        holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(
+            arrivals, since, learn_trend)
+    demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
+    envelope = Envelope(demand, demand)
+    if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
+        envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
+    return _Demand(demand, holt, envelope, traffic_since)
+
+
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
           memory: PoolMemory, now: float) -> _Plan:
     spec = pool.spec
@@ -172,10 +200,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         current.longer(smoothed) if current else smoothed or Workload.default(context),
         spec.batching.maxNumBatchedTokens,
     )
-    demand: float | None = None
-    traffic_since = memory.traffic_since
-    holt: Holt | None = None
-    envelope: Envelope | None = None
+    planned: _Demand | None = None
     active = False
     slo = spec.autoscaling.slo
     slo_headroom = memory.slo_headroom
@@ -192,18 +217,9 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
                   if sample.ok and sample.value is not None]
         settled = memory.last_scale_up is None or now - memory.last_scale_up >= cold_start + LATENCY_WINDOW_S
         slo_headroom = headroom.updated(slo_headroom, ratios if active else [], since or 0.0, settled)
-        arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
-        traffic_since = (memory.traffic_since if memory.traffic_since is not None else now) if active else None
-        learn_trend = traffic_since is not None and now - traffic_since >= TREND_WARMUP_S
-        holt = Holt(arrivals, 0.0)
-        if memory.demand_level is not None and since is not None:
-            holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(
-                arrivals, since, learn_trend)
-        demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
-        envelope = Envelope(demand, demand)
-        if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
-            envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
+        planned = _demand(memory, rate, waiting, active, cold_start, now, since)
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
+    demand = planned.rate if planned else None
     batching = choose_max_num_seqs(
         spec, model, running_seqs, demand, observation.replicas, cold_start, memory.last_rollout, now, slo_headroom
     )
@@ -217,7 +233,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         backlog=waiting or 0.0,
         replica_rate=replica_rate,
         cold_start=cold_start,
-        burstiness=envelope.burstiness if envelope else 1.0,
+        burstiness=planned.envelope.burstiness if planned else 1.0,
         idle_for=None if active or missing else now - last_request,
         needs=memory.needs,
         now=now,
@@ -228,11 +244,11 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     new_memory = replace(
         memory,
         updated_at=now,
-        demand_level=holt.level if holt else memory.demand_level,
-        demand_trend=holt.trend if holt else memory.demand_trend,
-        demand_trend_filled=holt.filled if holt else memory.demand_trend_filled,
-        demand_peak=envelope.peak if envelope else memory.demand_peak,
-        demand_mean=envelope.mean if envelope else memory.demand_mean,
+        demand_level=planned.holt.level if planned else memory.demand_level,
+        demand_trend=planned.holt.trend if planned else memory.demand_trend,
+        demand_trend_filled=planned.holt.filled if planned else memory.demand_trend_filled,
+        demand_peak=planned.envelope.peak if planned else memory.demand_peak,
+        demand_mean=planned.envelope.mean if planned else memory.demand_mean,
         step_correction=model.correction.step,
         prefill_correction=model.correction.prefill,
         slo_headroom=slo_headroom,
@@ -241,7 +257,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         completions_rate=None if token_rates is None else token_rates.requests,
         needs=scale.needs,
         last_request_at=last_request if not missing else memory.last_request_at,
-        traffic_since=traffic_since,
+        traffic_since=planned.traffic_since if planned else memory.traffic_since,
         cold_start_s=measured_cold,
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
