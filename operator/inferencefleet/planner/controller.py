@@ -60,6 +60,8 @@ class _Plan:
     memory: PoolMemory
     cold_start: float
     demand: float | None
+    trend_warming: bool
+    """Traffic is younger than TREND_WARMUP_S, so the forecast has no trend yet."""
     capacity: SloCapacity
     replica_rate: float
     batching: BatchingChoice
@@ -156,6 +158,8 @@ class _Demand:
     holt: Holt
     envelope: Envelope
     traffic_since: float | None
+    warming: bool
+    """Traffic is younger than TREND_WARMUP_S: no trend is learned yet."""
 
 
 def _demand(memory: PoolMemory, rate: float, waiting: float, active: bool, cold_start: float, now: float,
@@ -164,16 +168,16 @@ def _demand(memory: PoolMemory, rate: float, waiting: float, active: bool, cold_
     TREND_WARMUP_S of traffic), plus the waiting backlog drained over it."""
     arrivals = arrival_rate(rate, waiting, memory.waiting, since or 0.0)
     traffic_since = (memory.traffic_since if memory.traffic_since is not None else now) if active else None
-    learn_trend = traffic_since is not None and now - traffic_since >= TREND_WARMUP_S
+    warming = traffic_since is not None and now - traffic_since < TREND_WARMUP_S
     holt = Holt(arrivals, 0.0)
     if memory.demand_level is not None and since is not None:
         holt = Holt(memory.demand_level, memory.demand_trend, memory.demand_trend_filled).update(
-            arrivals, since, learn_trend)
+            arrivals, since, learn_trend=traffic_since is not None and not warming)
     demand = max(spike_bounded(arrivals, holt), holt.forecast(cold_start)) + waiting / cold_start
     envelope = Envelope(demand, demand)
     if memory.demand_peak is not None and memory.demand_mean is not None and since is not None:
         envelope = Envelope(memory.demand_peak, memory.demand_mean).update(demand, since)
-    return _Demand(demand, holt, envelope, traffic_since)
+    return _Demand(demand, holt, envelope, traffic_since, warming)
 
 
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
@@ -264,8 +268,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         waiting=waiting if not missing else memory.waiting,
         unsteady_at=unsteady_at,
     )
-    return _Plan(pool, key, observation, new_memory, cold_start, demand, capacity, replica_rate, batching,
-                 scale, wanted, missing, profile_note, signals)
+    return _Plan(pool, key, observation, new_memory, cold_start, demand, bool(planned and planned.warming), capacity,
+                 replica_rate, batching, scale, wanted, missing, profile_note, signals)
 
 
 def _external_count(pool: InferencePool, observation: PoolObservation) -> int:
@@ -343,11 +347,9 @@ def _sizing(plan: _Plan) -> str:
     """'forecast 41.0 req/s over the 120s cold start needs 6 replicas at ITL p99 60ms (6.9 req/s per replica)'."""
     assert plan.demand is not None
     needed = ideal_replicas(plan.demand, plan.replica_rate)
-    since, now = plan.memory.traffic_since, plan.memory.updated_at
-    warming = since is not None and now is not None and now - since < TREND_WARMUP_S
     return (
         f"forecast {plan.demand:.1f} req/s"
-        + (f" (no trend in the first {TREND_WARMUP_S:g}s of traffic)" if warming else "")
+        + (f" (no trend in the first {TREND_WARMUP_S:g}s of traffic)" if plan.trend_warming else "")
         + f" over the {plan.cold_start:g}s cold start needs {needed} "
         f"replica{'' if needed == 1 else 's'} at ITL p99 {format_duration(plan.pool.spec.autoscaling.slo.itlP99)} "
         f"({plan.replica_rate:.1f} req/s per replica"
