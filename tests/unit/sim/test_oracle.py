@@ -11,7 +11,7 @@ from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.baselines import StaticPolicy
 from inferencefleet.sim.fleet import simulate
-from inferencefleet.sim.oracle import WINDOW, needed, oracle, plan, replica_capacity
+from inferencefleet.sim.oracle import WINDOW, minute_foresight, needed, oracle, plan, replica_capacity
 from inferencefleet.sim.replica import Request
 from inferencefleet.sim.traces import Trace, bundled_trace_path, load_trace, scale_rate, truncate
 
@@ -74,10 +74,25 @@ def test_oracle_meets_every_window_and_costs_no_more_than_static_peak(pool: Infe
     assert outcome.result.gpu_hours <= static.gpu_hours * 1.0001 or static.pools[0].missed_windows
 
 
-def test_oracle_meets_every_window_of_second_long_bursts(pool: InferencePool) -> None:
+def bursts() -> Trace:
     """Each minute's 1,500 requests arrive within 4 s: the minute's mean needs 2 replicas, the burst about 12."""
-    trace = Trace("bursts", tuple(Request(w * 1500 + j, w * WINDOW + 20 + 4 * j / 1500, 1024, 64)
-                                  for w in range(4) for j in range(1500)))
+    return Trace("bursts", tuple(Request(w * 1500 + j, w * WINDOW + 20 + 4 * j / 1500, 1024, 64)
+                                 for w in range(4) for j in range(1500)))
+
+
+def steady_poisson(pool: InferencePool, replicas: float, seconds: float, seed: int = 3) -> Trace:
+    """Poisson arrivals at ``replicas`` times one replica's load-tested capacity, lengths from the bundled trace."""
+    rng = random.Random(seed)
+    lengths = load_trace(bundled_trace_path())
+    rate = replicas * replica_capacity(pool, lengths, requests=1000).rate
+    arrivals = list(itertools.accumulate(rng.expovariate(rate) for _ in range(int(seconds * rate))))
+    shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in arrivals]
+    return Trace("poisson", tuple(Request(i, t, s.prompt_tokens, s.output_tokens)
+                                  for i, (t, s) in enumerate(zip(arrivals, shapes, strict=True))))
+
+
+def test_oracle_meets_every_window_of_second_long_bursts(pool: InferencePool) -> None:
+    trace = bursts()
     key = pool_key(pool)
     capacity = {key: replica_capacity(pool, trace, requests=1000)}
     mean_need = needed(trace, capacity[key].rate, trace.duration)
@@ -90,16 +105,28 @@ def test_oracle_lowers_windows_a_pooled_fleet_does_not_need(pool: InferencePool)
     """Steady Poisson load at 10x one replica's load-tested SLO capacity: ten replicas behind one router
     serve more than ten times one replica, so the lowering rounds find a cheaper schedule that still
     meets every window."""
-    rng = random.Random(3)
-    lengths = load_trace(bundled_trace_path())
-    capacity = replica_capacity(pool, lengths, requests=1000)
-    rate = 10 * capacity.rate
-    arrivals = list(itertools.accumulate(rng.expovariate(rate) for _ in range(int(240 * rate))))
-    shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in arrivals]
-    trace = Trace("poisson", tuple(Request(i, t, s.prompt_tokens, s.output_tokens)
-                                   for i, (t, s) in enumerate(zip(arrivals, shapes, strict=True))))
+    capacity = replica_capacity(pool, load_trace(bundled_trace_path()), requests=1000)
+    trace = steady_poisson(pool, 10, 240)
     key = pool_key(pool)
     raised = oracle([pool], {key: trace}, {key: capacity}, lowering_rounds=0)
     lowered = oracle([pool], {key: trace}, {key: capacity})
     assert raised.result.pools[0].missed_windows == [] == lowered.result.pools[0].missed_windows
     assert lowered.result.gpu_hours < raised.result.gpu_hours
+
+
+def test_minute_foresight_needs_the_bursts_headroom_that_a_minutes_mean_hides(pool: InferencePool) -> None:
+    """Knowing each minute's mean rate is not enough for second-long bursts: 99% takes several times
+    the mean's need, and the oracle (which knows the bursts) costs less."""
+    trace = bursts()
+    key = pool_key(pool)
+    capacity = replica_capacity(pool, trace, requests=1000)
+    seen = minute_foresight(pool, trace, capacity)
+    assert seen.result.attainment >= 0.99 and seen.headroom >= 3
+    assert oracle([pool], {key: trace}, {key: capacity}).result.gpu_hours < seen.result.gpu_hours
+
+
+def test_minute_foresight_of_a_steady_load_is_its_mean_need(pool: InferencePool) -> None:
+    trace = steady_poisson(pool, 6, 240)
+    capacity = replica_capacity(pool, load_trace(bundled_trace_path()), requests=1000)
+    seen = minute_foresight(pool, trace, capacity)
+    assert seen.result.attainment >= 0.99 and seen.headroom <= 1.25
