@@ -11,8 +11,9 @@ against a baseline measured in this process, one replica stepped one engine step
 Below each case's table, a reference no autoscaler can reach: the cheapest schedule that knows every
 minute's mean arrival rate a cold start ahead (``sim.oracle.minute_foresight``: each minute's need
 times the smallest uniform headroom that gets 99% of requests within the SLOs). An autoscaler knows
-at most the minutes already past; where this reference already costs more than 1.15x the oracle,
-the target takes foresight of the bursts inside a minute. Its replays are not in the speed figures.
+at most the minutes already past; where even this reference costs more GPU-hours than the targets
+allow (1.15x the oracle's, 0.75x HPA's), meeting them takes foresight of the bursts inside a minute.
+Its replays are not in the speed figures.
 
     .venv/bin/python benchmarks/autoscaling.py [--quick] [--json] [--scenario NAME] [--trace NAME] [--seed N]
 
@@ -41,6 +42,9 @@ from inferencefleet.sim.traces import Trace, load_trace, scale_rate, truncate
 
 TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
 TRACE_FILES = {"conv": "azure_llm_2023_conv.csv", "code": "azure_llm_2023_code.csv"}
+MOST_VS_ORACLE = 1.15
+MOST_VS_HPA = 0.75
+"""The issue-6 cost targets: GPU-hours at most these multiples of the oracle's and of HPA's."""
 
 # maxNumBatchedTokens (the chunked-prefill budget) is sized per model so that a step carrying a full
 # prefill chunk stays within the ITL SLO (Sarathi-Serve's rule): 2048 tokens = 59 ms on the 8B,
@@ -128,10 +132,15 @@ def targets(rows: dict[str, dict[str, float]]) -> dict[str, bool]:
     ours, oracle, hpa = rows["inferencefleet"], rows["oracle"], rows["hpa"]
     return {
         "attainment >= 99%": ours["attainment"] >= 0.99,
-        "GPU-h <= 1.15x oracle": ours["gpu_hours"] <= 1.15 * oracle["gpu_hours"],
-        "GPU-h <= 0.75x HPA at >= HPA attainment": ours["gpu_hours"] <= 0.75 * hpa["gpu_hours"]
+        f"GPU-h <= {MOST_VS_ORACLE}x oracle": ours["gpu_hours"] <= MOST_VS_ORACLE * oracle["gpu_hours"],
+        f"GPU-h <= {MOST_VS_HPA}x HPA at >= HPA attainment": ours["gpu_hours"] <= MOST_VS_HPA * hpa["gpu_hours"]
         and ours["attainment"] >= hpa["attainment"],
     }
+
+
+def allowed_gpu_hours(rows: dict[str, dict[str, float]]) -> float:
+    """The most GPU-hours the cost targets allow."""
+    return min(MOST_VS_ORACLE * rows["oracle"]["gpu_hours"], MOST_VS_HPA * rows["hpa"]["gpu_hours"])
 
 
 def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replicas: int,
@@ -167,7 +176,8 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
         "minute_foresight": {"gpu_hours": foresight.result.gpu_hours, "attainment": foresight.result.attainment,
                              "headroom": foresight.headroom, "replays": foresight.replays,
                              "vs_oracle": foresight.result.gpu_hours / rows["oracle"]["gpu_hours"],
-                             "vs_hpa": foresight.result.gpu_hours / rows["hpa"]["gpu_hours"]},
+                             "vs_hpa": foresight.result.gpu_hours / rows["hpa"]["gpu_hours"],
+                             "beyond_targets": foresight.result.gpu_hours > allowed_gpu_hours(rows)},
         "simulated_requests": simulated, "wall_s": wall, "cpu_s": cpu,
         "requests_per_wall_s": simulated / wall, "requests_per_cpu_s": simulated / cpu,
     }
@@ -187,8 +197,8 @@ def print_case(case: dict[str, Any]) -> None:
     seen = case["minute_foresight"]
     print(f"minute foresight (each minute's mean rate known a cold start ahead, {seen['headroom']:.2f}x its need): "
           f"{seen['gpu_hours']:.2f} GPU-h at {100 * seen['attainment']:.2f}% = {seen['vs_oracle']:.2f}x the oracle, "
-          f"{seen['vs_hpa']:.2f}x HPA" + (" (above 1.15x: the target takes foresight inside the minute)"
-                                         if seen["vs_oracle"] > 1.15 else ""))
+          f"{seen['vs_hpa']:.2f}x HPA" + (": more than the targets allow, which take foresight inside the minute"
+                                         if seen["beyond_targets"] else ""))
     rounds = case["policies"].get("oracle", {}).get("replays", 0)
     print(f"simulator: {case['simulated_requests']} requests replayed (oracle: {rounds} rounds) in {case['wall_s']:.1f} s "
           f"wall / {case['cpu_s']:.1f} s CPU = {case['requests_per_wall_s']:.0f} req/wall-s, "
@@ -245,9 +255,9 @@ def main() -> int:
                           "cases": cases}, indent=2))
     else:
         passed = sum(all(c["targets"].values()) for c in cases)
-        beyond = sum(c["minute_foresight"]["vs_oracle"] > 1.15 for c in cases)
+        beyond = sum(c["minute_foresight"]["beyond_targets"] for c in cases)
         print(f"\nall targets met in {passed} of {len(cases)} scenario x trace cases; in {beyond}, even minute "
-              f"foresight needs more than 1.15x the oracle for 99%")
+              f"foresight needs more GPU-hours for 99% than the targets allow")
         print(f"\nsimulator speed (target 20,000 req/s on one core; baseline: one replica stepped one step at a "
               f"time, {speed['stepwise_req_per_cpu_s']:.0f} req/CPU-s in this process)")
         print(f"{'runs':>15} {'req/wall-s':>11} {'slowest case':>13} {'vs stepwise':>12}")
