@@ -180,6 +180,23 @@ class OracleOutcome:
     """Replays of the trace it took."""
 
 
+def scheduled_run(
+    pools: Sequence[InferencePool],
+    traces: Mapping[PoolKey, Trace],
+    need: Mapping[PoolKey, Sequence[int]],
+    *,
+    quota: FleetQuota | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[SimResult, dict[PoolKey, Schedule]]:
+    """Replay the traces with every pool following the cheapest schedule (``plan``) for its windows' need."""
+    by_key = {pool_key(p): p for p in pools}
+    schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min) for k, n in need.items()}
+    result = simulate(pools, traces, ScheduledPolicy(schedules), quota=quota,
+                      horizon=max(t.duration for t in traces.values()), progress=progress,
+                      initial_replicas={k: s.initial() for k, s in schedules.items()})
+    return result, schedules
+
+
 def oracle(
     pools: Sequence[InferencePool],
     traces: Mapping[PoolKey, Trace],
@@ -194,16 +211,12 @@ def oracle(
     lower the windows one replica at a time, keeping what still meets the SLO (module docstring)."""
     horizon = max(t.duration for t in traces.values())
     need = {pool_key(p): needed(traces[pool_key(p)], capacity[pool_key(p)].rate, horizon) for p in pools}
-    by_key = {pool_key(p): p for p in pools}
     replays = 0
 
     def replay(counts: dict[PoolKey, list[int]]) -> tuple[SimResult, dict[PoolKey, Schedule], dict[PoolKey, list[int]]]:
         nonlocal replays
         replays += 1
-        schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min)
-                     for k, n in counts.items()}
-        result = simulate(pools, traces, ScheduledPolicy(schedules), quota=quota, horizon=horizon, progress=progress,
-                          initial_replicas={k: s.initial() for k, s in schedules.items()})
+        result, schedules = scheduled_run(pools, traces, counts, quota=quota, progress=progress)
         missed = {p.key: [w for w in p.missed_windows if w < len(counts[p.key])] for p in result.pools}
         return result, schedules, missed
 
@@ -256,10 +269,7 @@ def minute_foresight(pool: InferencePool, trace: Trace, capacity: ReplicaCapacit
     def replay(headroom: float) -> SimResult:
         nonlocal replays
         replays += 1
-        schedule = plan(needed(trace, capacity.rate / headroom, trace.duration), pool.spec.autoscaling.coldStart,
-                        pool.spec.replicas.min)
-        return simulate([pool], {key: trace}, ScheduledPolicy({key: schedule}), horizon=trace.duration,
-                        initial_replicas={key: schedule.initial()})
+        return scheduled_run([pool], {key: trace}, {key: needed(trace, capacity.rate / headroom, trace.duration)})[0]
 
     low, high = 1.0, 1.0
     best = replay(high)

@@ -80,11 +80,10 @@ def bursts() -> Trace:
                                  for w in range(4) for j in range(1500)))
 
 
-def steady_poisson(pool: InferencePool, replicas: float, seconds: float, seed: int = 3) -> Trace:
-    """Poisson arrivals at ``replicas`` times one replica's load-tested capacity, lengths from the bundled trace."""
+def steady_poisson(rate: float, seconds: float, seed: int = 3) -> Trace:
+    """Poisson arrivals at ``rate`` req/s, lengths from the bundled trace."""
     rng = random.Random(seed)
     lengths = load_trace(bundled_trace_path())
-    rate = replicas * replica_capacity(pool, lengths, requests=1000).rate
     arrivals = list(itertools.accumulate(rng.expovariate(rate) for _ in range(int(seconds * rate))))
     shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in arrivals]
     return Trace("poisson", tuple(Request(i, t, s.prompt_tokens, s.output_tokens)
@@ -106,7 +105,7 @@ def test_oracle_lowers_windows_a_pooled_fleet_does_not_need(pool: InferencePool)
     serve more than ten times one replica, so the lowering rounds find a cheaper schedule that still
     meets every window."""
     capacity = replica_capacity(pool, load_trace(bundled_trace_path()), requests=1000)
-    trace = steady_poisson(pool, 10, 240)
+    trace = steady_poisson(10 * capacity.rate, 240)
     key = pool_key(pool)
     raised = oracle([pool], {key: trace}, {key: capacity}, lowering_rounds=0)
     lowered = oracle([pool], {key: trace}, {key: capacity})
@@ -126,7 +125,7 @@ def test_minute_foresight_needs_the_bursts_headroom_that_a_minutes_mean_hides(po
 
 
 def test_minute_foresight_of_a_steady_load_is_its_mean_need(pool: InferencePool) -> None:
-    trace = steady_poisson(pool, 6, 240)
     capacity = replica_capacity(pool, load_trace(bundled_trace_path()), requests=1000)
+    trace = steady_poisson(6 * capacity.rate, 240)
     seen = minute_foresight(pool, trace, capacity)
     assert seen.result.attainment >= 0.99 and seen.headroom <= 1.25
