@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint crds venv prometheus golden clean
+.PHONY: demo test lint crds venv prometheus cluster-bin cluster cluster-down golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,22 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
+# The real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
+# helm) built from the Go modules pinned in cluster/ into .cluster/bin; rebuilt only when a pin changes.
+cluster-bin: $(STAMP) prometheus
+	$(BIN)/python cluster/localcluster.py build
+
+# Start it on 127.0.0.1; the kubeconfig goes to .cluster/kubeconfig.
+cluster: cluster-bin
+	$(BIN)/python cluster/localcluster.py up
+
+cluster-down:
+	$(BIN)/python cluster/localcluster.py down
+
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo
 
-test: $(STAMP) prometheus
+test: $(STAMP) prometheus cluster-bin
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 

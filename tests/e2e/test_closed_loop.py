@@ -1,11 +1,12 @@
 """The closed loop end to end: load -> engine metrics -> Prometheus scrape -> operator tick -> Deployment replicas.
 
-The real operator (kopf) runs against the emulated API server and reads a real Prometheus, which
-scrapes one engine simulator per ready replica. The test plays the rest of the cluster: the
-Deployment controller and kubelet (one engine per replica of the Deployment, started with the
-flags its container runs, reported ready) and the pool's Service (closed-loop clients spread over
-the ready engines by fewest requests in flight). The pool is ``e2e/scenarios/closed-loop.yaml``,
-the scenario ``e2e/README.md`` runs on a real cluster.
+The real operator process runs against the real control plane (``cluster/localcluster.py``) under the
+chart's RBAC and reads a real Prometheus. The real Deployment and ReplicaSet controllers and the
+scheduler turn the operator's replicas into pods on fake GPU nodes, which kwok reports Running and
+Ready. No GPU or engine runs there, so the test stands one engine simulator in for each Ready pod
+(started with the flags of the pod's container, scraped by Prometheus under the pod's labels) and
+plays the pool's Service (closed-loop clients spread over the ready engines by fewest requests in
+flight). The pool is ``e2e/scenarios/closed-loop.yaml``, the scenario ``e2e/README.md`` runs on kind.
 
 When the burst ends its clients hang up (the engine drops their requests at once) and one client
 keeps a request in flight. A pool with no requests at all is sized for the default request shape
@@ -27,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 from kubernetes import client
@@ -38,20 +38,18 @@ from ..integration.enginesim.conftest import Start
 from ..integration.operator.conftest import (
     ROOT,
     TIMEOUT,
-    Apiserver,
+    ControlPlane,
     create,
     deployment,
     example,
     get_pool,
     has_condition,
-    play_controller,
     running_operator,
     wait_for,
 )
 
 SCENARIO = yaml.safe_load((ROOT / "e2e/scenarios/closed-loop.yaml").read_text())
 POOL = SCENARIO["metadata"]["name"]
-NAMESPACE = SCENARIO["metadata"]["namespace"]
 SCALE_DOWN_DELAY = 10.0
 """The scenario's behavior.scaleDownDelay, in seconds."""
 IN_FLIGHT = 64
@@ -71,50 +69,52 @@ def engine_flags(args: list[str]) -> argparse.Namespace:
     return parser.parse_known_args(args)[0]
 
 
-class Cluster:
-    """The Deployment controller, kubelet and Service of the pool: one engine-sim per replica."""
+class Pods:
+    """One engine-sim per Ready pod of the pool, as the kubelet would run its container."""
 
-    def __init__(self, api: client.ApiClient, start_engine: Start, targets: Path) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str, start_engine: Start, targets: Path) -> None:
         self.api = api
+        self.namespace = namespace
         self.start_engine = start_engine
         self.targets = targets
-        self.engines: list[TestClient] = []
+        self.engines: dict[str, TestClient] = {}
         self.in_flight: dict[TestClient, int] = {}
-        self.reported: tuple[int, int] | None = None
         self.write_targets()
 
     def write_targets(self) -> None:
         """Prometheus file service discovery: the ready engines, with the labels the rendered PodMonitor gives
         a pod and the operator's queries group by."""
         groups = [{"targets": [f"127.0.0.1:{engine.server.port}"],
-                   "labels": {"namespace": NAMESPACE, "inferencefleet_io_pool": POOL, "pod": f"{POOL}-{index}"}}
-                  for index, engine in enumerate(self.engines)]
+                   "labels": {"namespace": self.namespace, "inferencefleet_io_pool": POOL, "pod": name}}
+                  for name, engine in sorted(self.engines.items())]
         staged = self.targets.with_suffix(".tmp")
         staged.write_text(json.dumps(groups))
         os.replace(staged, self.targets)  # atomic: Prometheus never reads half a file
 
+    def ready_pods(self) -> dict[str, list[str]]:
+        """{pod name: container args} of the pool's Ready pods that are not terminating."""
+        pods = client.CoreV1Api(self.api).list_namespaced_pod(
+            self.namespace, label_selector=f"inferencefleet.io/pool={POOL}").items
+        return {p.metadata.name: p.spec.containers[0].args for p in pods if p.metadata.deletion_timestamp is None
+                and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))}
+
     async def reconcile(self) -> None:
-        """Run as many engines as the Deployment asks for, with its container's flags; report them ready."""
-        workload = await asyncio.to_thread(deployment, self.api, POOL)
-        if workload is None:
-            return
-        wanted = workload.spec.replicas
-        flags = engine_flags(workload.spec.template.spec.containers[0].args)
-        while len(self.engines) < wanted:
-            engine = await self.start_engine(time_scale=flags.time_scale, max_num_seqs=flags.max_num_seqs,
-                                             max_num_batched_tokens=flags.max_num_batched_tokens,
-                                             max_model_len=flags.max_model_len)
-            self.engines.append(engine)
-            self.in_flight[engine] = 0
-        while len(self.engines) > wanted:  # a terminating pod: out of the Service, drained, stopped
-            engine = self.engines.pop()
+        """Start an engine for each new Ready pod with its container's flags; drain and stop the gone ones."""
+        ready = await asyncio.to_thread(self.ready_pods)
+        for name, args in ready.items():
+            if name not in self.engines:
+                flags = engine_flags(args)
+                engine = await self.start_engine(time_scale=flags.time_scale, max_num_seqs=flags.max_num_seqs,
+                                                 max_num_batched_tokens=flags.max_num_batched_tokens,
+                                                 max_model_len=flags.max_model_len)
+                self.engines[name] = engine
+                self.in_flight[engine] = 0
+        for name in [n for n in self.engines if n not in ready]:  # a terminating pod: out of the Service, drained
+            engine = self.engines.pop(name)
             while self.in_flight[engine]:
                 await asyncio.sleep(0.05)
             await engine.close()
         self.write_targets()
-        if self.reported != (wanted, len(self.engines)):
-            await asyncio.to_thread(play_controller, self.api, POOL, len(self.engines))
-            self.reported = (wanted, len(self.engines))
 
     async def run(self) -> None:
         while True:
@@ -128,7 +128,7 @@ class Cluster:
             if not self.engines:
                 await asyncio.sleep(0.1)
                 continue
-            engine = min(self.engines, key=self.in_flight.__getitem__)
+            engine = min(self.engines.values(), key=self.in_flight.__getitem__)
             self.in_flight[engine] += 1
             try:
                 async with engine.post("/v1/completions", json={
@@ -150,64 +150,66 @@ async def hang_up(clients: list[asyncio.Task[None]]) -> None:
     assert not failed, f"load clients failed: {failed!r}"
 
 
-def replicas_where(api: client.ApiClient, accept: Callable[[int], bool]) -> Callable[[], Any]:
+def replicas_where(api: client.ApiClient, namespace: str, accept: Callable[[int], bool]) -> Callable[[], Any]:
     """A wait_for check: the Deployment once its spec.replicas is accepted."""
-    return lambda: (found := deployment(api, POOL)) is not None and accept(found.spec.replicas) and found
+    return lambda: (found := deployment(api, namespace, POOL)) is not None and accept(found.spec.replicas) and found
 
 
-def decision(api: client.ApiClient, action: str) -> Callable[[], dict[str, Any] | None]:
+def decision(api: client.ApiClient, namespace: str, action: str) -> Callable[[], dict[str, Any] | None]:
     """A wait_for check: the pool's latest status decision of ``action``."""
     def latest() -> dict[str, Any] | None:
-        found = [d for d in get_pool(api, POOL).get("status", {}).get("decisions", []) if d["action"] == action]
+        found = [d for d in get_pool(api, namespace, POOL).get("status", {}).get("decisions", [])
+                 if d["action"] == action]
         return found[-1] if found else None
     return latest
 
 
 async def test_a_queue_scales_the_pool_up_and_the_scale_down_delay_holds_it_after_the_burst(
-        apiserver: Apiserver, start_engine: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        control_plane: ControlPlane, namespace: str, start_engine: Start, tmp_path: Path,
         prometheus_binaries: None) -> None:
     assert SCENARIO["spec"]["autoscaling"]["behavior"]["scaleDownDelay"] == f"{SCALE_DOWN_DELAY:g}s"
-    api = apiserver.api_client()
+    api = control_plane.api()
     targets = tmp_path / "targets.json"
-    cluster = Cluster(api, start_engine, targets)
+    cluster = Pods(api, namespace, start_engine, targets)
+    scenario = {**SCENARIO, "metadata": {**SCENARIO["metadata"], "namespace": namespace}}
     config = f"""
 global: {{scrape_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:
 - job_name: engine-sim
   file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]
 """
-    monkeypatch.setenv("INFERENCEFLEET_SIGNALS_WINDOW", SIGNALS_WINDOW)
-    with prometheus(tmp_path / "tsdb", config) as url, running_operator(monkeypatch, url):
+    with prometheus(tmp_path / "tsdb", config) as url, running_operator(
+            control_plane, tmp_path, url, env={"INFERENCEFLEET_SIGNALS_WINDOW": SIGNALS_WINDOW}):
         controller = asyncio.create_task(cluster.run())
         burst = [asyncio.create_task(cluster.client()) for _ in range(IN_FLIGHT - 1)]
         steady = asyncio.create_task(cluster.client())
         try:
             await asyncio.to_thread(create, api, example("quota.yaml"))
-            await asyncio.to_thread(create, api, SCENARIO)
+            await asyncio.to_thread(create, api, scenario)
 
             scaled = await asyncio.to_thread(
-                wait_for, replicas_where(api, lambda n: n > 1), "the operator to scale the Deployment above 1")
-            up = await asyncio.to_thread(wait_for, decision(api, "ScaleUp"), "a ScaleUp decision in the status")
+                wait_for, replicas_where(api, namespace, lambda n: n > 1), "the operator to scale the Deployment above 1")
+            up = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleUp"), "a ScaleUp decision in the status")
             assert (up["from"], up["to"], up["applied"]) == (1, scaled.spec.replicas, True)
             sizing = re.search(r"forecast ([\d.]+) req/s(?: \(no trend[^)]*\))? over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
             assert sizing, f"the ScaleUp reason does not give the forecast and the replicas it needs: {up['reason']!r}"
             assert int(sizing[2]) >= up["to"]
             metrics = await asyncio.to_thread(
-                wait_for, lambda: has_condition(api, POOL, "MetricsAvailable", "True"), "MetricsAvailable=True")
+                wait_for, lambda: has_condition(api, namespace, POOL, "MetricsAvailable", "True"), "MetricsAvailable=True")
             assert metrics["reason"] == "SignalsFresh"
-            await asyncio.to_thread(wait_for, lambda: get_pool(api, POOL)["status"].get("readyReplicas") == up["to"],
+            await asyncio.to_thread(wait_for, lambda: get_pool(api, namespace, POOL)["status"].get("readyReplicas") == up["to"],
                                     f"{up['to']} ready replicas in the pool's status")
 
             ended = time.monotonic()  # until now some 56 requests waited: a correct delay counts from later
             await hang_up(burst)
             down = await asyncio.to_thread(
-                wait_for, replicas_where(api, lambda n: n < up["to"]), "the scale-down after the delay",
+                wait_for, replicas_where(api, namespace, lambda n: n < up["to"]), "the scale-down after the delay",
                 SCALE_DOWN_DELAY + TIMEOUT)
             held = time.monotonic() - ended
             assert held >= SCALE_DOWN_DELAY, (
                 f"scaled down to {down.spec.replicas} {held:.1f}s after the burst ended, "
                 f"inside the {SCALE_DOWN_DELAY:g}s scale-down delay")
-            scaled_down = await asyncio.to_thread(wait_for, decision(api, "ScaleDown"), "a ScaleDown decision")
+            scaled_down = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleDown"), "a ScaleDown decision")
             assert (scaled_down["from"], scaled_down["to"]) == (up["to"], down.spec.replicas)
             window = re.search(r"at most (\d+) needed over the last (\d+)s \(the scale-down delay", scaled_down["reason"])
             assert window, f"the ScaleDown reason does not give the window it was sized on: {scaled_down['reason']!r}"

@@ -16,6 +16,8 @@ SLO_MET = "SLOMet"
 QUOTA_LIMITED = "QuotaLimited"
 PROGRESSING = "Progressing"
 OVER_BUDGET = "OverBudget"
+RECONCILED = "Reconciled"
+PAUSED = "Paused"
 
 MESSAGE_LIMIT = 1024
 

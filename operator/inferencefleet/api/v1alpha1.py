@@ -550,7 +550,11 @@ class InferencePoolStatus(ApiModel):
     decisions: list[Decision] = Field(default_factory=list, max_length=5)
     """The last 5 decisions, newest last."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
-    """Ready, SpecValid, MetricsAvailable, SLOMet, QuotaLimited, Progressing."""
+    """Ready, SpecValid, MetricsAvailable, SLOMet, QuotaLimited, Progressing, Reconciled, Paused."""
+    plannerMemory: str | None = Field(default=None, max_length=16384)
+    """The planner's memory of this pool (forecast, request shape, corrections, scale-down window), as
+    versioned compact JSON, so that a restarted operator or a new leader decides as the last one would.
+    Written by the operator; not for users to edit."""
 
 
 class ObjectMeta(ApiModel):

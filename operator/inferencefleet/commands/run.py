@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import threading
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -22,7 +25,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (env PROMETHEUS_URL)")
     parser.add_argument("--tick-interval", metavar="DURATION",
                         help="time between fleet ticks, e.g. 5s (env INFERENCEFLEET_TICK_INTERVAL)")
-    parser.add_argument("--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        default=int(os.environ.get("INFERENCEFLEET_METRICS_PORT", "8080")),
+                        help="port of /metrics, /healthz and /readyz (default 8080; 0: any free port)")
+    parser.add_argument("--metrics-address", metavar="ADDR",
+                        default=os.environ.get("INFERENCEFLEET_METRICS_ADDRESS", "0.0.0.0"),
+                        help="address that port listens on (default 0.0.0.0: the pod's network)")
+    parser.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                        help="run only while holding the Lease 'inferencefleet' (default: on; replicas stand by)")
+    parser.add_argument("--lease-namespace", metavar="NS",
+                        help="namespace of the leader Lease (default: the pod's namespace, else 'default')")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
 
@@ -44,13 +57,48 @@ def run(args: argparse.Namespace) -> int:
 
     import kopf
 
+    from .. import observability
     from ..handlers import main  # noqa: F401  (registers the handlers)
     from ..kube.client import load_api_client
+    from ..kube.leader import Leadership
 
-    load_api_client()  # no credentials: one clear line now, not a retried traceback later
-
-    kopf.configure(verbose=args.verbose)
+    api = load_api_client()  # no credentials: one clear line now, not a retried traceback later
+    kopf.configure(verbose=args.verbose,
+                   log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL)
+    try:
+        observability.serve(args.metrics_port, args.metrics_address)
+    except OSError as error:
+        raise UserError(f"--metrics-port {args.metrics_port}: cannot listen: {error.strerror}") from None
+    stop = threading.Event()
+    leadership = Leadership(api, "inferencefleet", args.lease_namespace or _pod_namespace()) \
+        if args.leader_elect else None
+    if leadership is not None:
+        leadership.acquire()
+        leadership.keep(on_lost=stop.set)
+    observability.HEALTH.standby = False
+    observability.LEADER.set(1)
     namespace = os.environ.get("INFERENCEFLEET_NAMESPACE") or None
-    kopf.run(standalone=True, clusterwide=namespace is None, namespaces=[namespace] if namespace else [],
-             liveness_endpoint=args.liveness)
+    try:
+        kopf.run(standalone=True, clusterwide=namespace is None, namespaces=[namespace] if namespace else [],
+                 stop_flag=stop)
+    finally:
+        observability.LEADER.set(0)
+        if leadership is not None and leadership.leading.is_set():
+            leadership.release()
+    if leadership is not None and stop.is_set() and not leadership.leading.is_set():
+        logging.getLogger(__name__).error("Stopped: the leader Lease was lost")
+        return 1
     return 0
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _pod_namespace() -> str:
+    """The namespace this pod runs in (POD_NAMESPACE, else the service account's), else 'default'."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"

@@ -4,7 +4,8 @@ Per tick: workloads (from the watch cache) -> observations; one Prometheus snaps
 ``planner.controller.tick`` per FleetQuota (pools grouped by quotaRef); then per pool: Managed
 applies replicas and max-num-seqs (server-side apply of the rendered workload), Shadow applies
 nothing, External/Off apply replicas.count; status via /status only when it changed; an Event for
-every applied action. A failing pool or API call is logged and retried next tick; the loop never dies.
+every applied action. A failure is isolated to its pool: logged, reported on that pool (condition
+Reconciled False and a Warning Event) and retried next tick, while the other pools go on.
 """
 
 from __future__ import annotations
@@ -16,15 +17,26 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import observability
 from ..api.v1alpha1 import FleetQuota, FleetQuotaStatus, InferencePool
 from ..kube.client import KubeError
 from ..planner.controller import tick
-from ..planner.types import FleetState, PoolDecision, PoolKey, PoolObservation
+from ..planner.types import (
+    FleetState,
+    PoolDecision,
+    PoolKey,
+    PoolMemory,
+    PoolObservation,
+    decode_memory,
+    encode_memory,
+)
+from ..render.workloads import workload_kind
 from ..signals.model import SIGNAL_NAMES, PoolSignals, Sample, SignalsSnapshot
 from ..signals.status import rfc3339
-from .runtime import Runtime, parse_pool, parse_quota, pool_key, pool_ref, spec_accepted
-from .spec import POOL_STATUS_FIELDS
-from .status import ACTIONS, invalid_quota, pool_status, quota_status
+from .children import drift
+from .runtime import Runtime, as_shadow, parse_pool, parse_quota, paused, pool_key, pool_ref, spec_accepted
+from .spec import POOL_STATUS_FIELDS, reconcile_spec
+from .status import ACTIONS, invalid_quota, not_reconciled, pool_status, quota_status, status_patch
 from .workloads import Workload, newest, observation, render, workload_of
 
 QUOTA_STATUS_FIELDS = tuple(f.alias or name for name, f in FleetQuotaStatus.model_fields.items())
@@ -33,16 +45,22 @@ NO_PROMETHEUS = "no Prometheus configured (PROMETHEUS_URL is not set)"
 logger = logging.getLogger(__name__)
 
 
-async def run_forever(runtime: Runtime, pools: Any, quotas: Any, workloads: Any) -> None:
+async def run_forever(runtime: Runtime, pools: Any, quotas: Any, workloads: Any, children: Any) -> None:
     """Tick every ``settings.tick_interval`` seconds over the live kopf indices until cancelled."""
     interval = runtime.settings.tick_interval
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
+        ok = True
         try:
-            await fleet_tick(runtime, _values(pools), _values(quotas), _workloads(workloads), time.time())
+            with observability.TICK_SECONDS.time():
+                await fleet_tick(runtime, _values(pools), _values(quotas), _workloads(workloads), time.time(),
+                                 children)
         except Exception:  # the loop must survive anything; the next tick retries
+            ok = False
+            observability.TICK_FAILURES.inc()
             logger.exception("Fleet tick failed")
+        observability.HEALTH.tick_done(ok)
         await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
 
@@ -70,14 +88,17 @@ async def snapshot(runtime: Runtime, keys: Iterable[PoolKey], now: float) -> Sig
 
 
 async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_bodies: list[dict[str, Any]],
-                     workloads: Mapping[PoolKey, Workload], now: float) -> None:
-    """One tick over every pool and quota."""
+                     workloads: Mapping[PoolKey, Workload], now: float, children: Any = None) -> None:
+    """One tick over every pool and quota; ``children`` (a {pool key: [Child]} index) enables repair."""
     stamp = rfc3339(now)
+    live_keys = {pool_key(b) for b in pool_bodies}
+    runtime.forget(live_keys)
+    observability.POOLS.set(len(live_keys))
     pools: dict[PoolKey, tuple[InferencePool, dict[str, Any]]] = {}
     for body in pool_bodies:
         pool, _ = parse_pool(body)
         if pool is not None and spec_accepted(runtime.status_of(pool_ref(body), body), pool.metadata.generation):
-            pools[pool_key(body)] = (pool, body)
+            pools[pool_key(body)] = (as_shadow(pool) if paused(body) else pool, body)
     quotas: dict[str, tuple[FleetQuota, dict[str, Any]]] = {}
     for body in quota_bodies:
         quota, problems = parse_quota(body)
@@ -89,10 +110,19 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
         await _guarded(runtime.write_status(ref, body, invalid_quota(runtime.status_of(ref, body), problems,
                                                                      generation, stamp), QUOTA_STATUS_FIELDS))
 
-    live = {k: newest(workloads.get(k), runtime.applied.get(k)) for k in pools}
+    restored = {k: m for k, (_, body) in pools.items() if k not in runtime.state.pools
+                and (m := decode_memory((runtime.status_of(pool_ref(body), body) or {}).get("plannerMemory")))}
+    if restored:
+        runtime.state = FleetState({**runtime.state.pools, **restored})
+    if children is not None:
+        specs = {name: quota for name, (quota, _) in quotas.items()}
+        for key, (_, body) in pools.items():
+            if not paused(body):
+                await _isolated(runtime, body, _repair(runtime, key, body, specs, workloads.get(key), children), stamp)
+    live = {k: _of_kind(newest(workloads.get(k), runtime.applied.get(k)), pool) for k, (pool, _) in pools.items()}
     observed = {k: observation(live[k], runtime.state.memory(k), now) for k in pools}
     signals = await snapshot(runtime, pools, now)
-    state = FleetState({k: m for k, m in runtime.state.pools.items() if k in {pool_key(b) for b in pool_bodies}})
+    state = FleetState({k: m for k, m in runtime.state.pools.items() if k in live_keys})
 
     by_quota: dict[str, list[InferencePool]] = defaultdict(list)
     for pool, _ in pools.values():
@@ -105,11 +135,35 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
             ref = pool_ref(quota_body)
             await _guarded(runtime.write_status(ref, quota_body, quota_status(
                 quota, runtime.status_of(ref, quota_body), result, stamp), QUOTA_STATUS_FIELDS))
+        if quota is not None:
+            _tier_metrics(quota, result.tiers)
         for decision in result.decisions:
             pool, body = pools[decision.key]
-            await _guarded(act(runtime, pool, body, quota, decision, observed[decision.key], live[decision.key],
-                               signals.for_pool(*decision.key), now))
+            await _isolated(runtime, body, act(runtime, pool, body, quota, decision, observed[decision.key],
+                                               live[decision.key], signals.for_pool(*decision.key),
+                                               state.memory(decision.key), now), stamp)
     runtime.state = state
+
+
+async def _repair(runtime: Runtime, key: PoolKey, body: dict[str, Any], quotas: Mapping[str, FleetQuota],
+                  workload: Workload | None, children: Any) -> None:
+    """Re-apply a pool's children when they drifted from what was applied (deleted, hand-edited, left over)."""
+    applied = runtime.children.get(key)
+    if applied is None:  # not applied by this process yet: the spec handler's resume does it
+        return
+    seen = children.get(key)
+    reasons = drift(applied, seen)
+    if not reasons:
+        return
+    message = "; ".join(reasons)
+    logger.info("Repairing %s/%s: %s", *key, message)
+    await reconcile_spec(runtime, body, quotas, workload, seen)
+    await runtime.kube.post_event(pool_ref(body), "Normal", "Repaired", f"re-applied the pool's objects: {message}")
+
+
+def _of_kind(workload: Workload | None, pool: InferencePool) -> Workload | None:
+    """The workload if it is of the kind the pool renders now (a left-over one is not the pool's)."""
+    return workload if workload is not None and workload.kind == workload_kind(pool) else None
 
 
 async def _guarded(call: Any) -> None:
@@ -118,6 +172,40 @@ async def _guarded(call: Any) -> None:
         await call
     except KubeError as error:
         logger.warning("%s (retrying next tick)", error)
+
+
+async def _isolated(runtime: Runtime, body: dict[str, Any], call: Any, stamp: str) -> None:
+    """Await one pool's step; any failure stays with that pool: logged, reported on it, retried next tick."""
+    key = pool_key(body)
+    try:
+        await call
+    except Exception as error:
+        message = str(error) if isinstance(error, KubeError) else f"{type(error).__name__}: {error}"
+        logger.warning("Pool %s/%s failed this tick (retrying next tick): %s", *key, message,
+                       exc_info=not isinstance(error, KubeError))
+        observability.POOL_FAILURES.labels(*key).inc()
+        ref = pool_ref(body)
+        try:
+            if await runtime.write_status(ref, body, not_reconciled(runtime.status_of(ref, body), "TickFailed", message,
+                                                                 (body.get("metadata") or {}).get("generation"),
+                                                                 stamp), POOL_STATUS_FIELDS):
+                await runtime.kube.post_event(ref, "Warning", "TickFailed", message)
+        except KubeError as status_error:
+            logger.warning("Could not report the failure on %s/%s: %s", *key, status_error)
+
+
+def _tier_metrics(quota: FleetQuota, tiers: Iterable[Any]) -> None:
+    """Tier use and budgets as gauges (a limit that is not set is left out: unlimited)."""
+    name = quota.metadata.name
+    for usage in tiers:
+        observability.TIER_GPUS.labels(name, usage.name).set(usage.gpus)
+        observability.TIER_DOLLARS.labels(name, usage.name).set(usage.dollars_per_hour)
+    for tier in quota.spec.tiers:
+        limit = tier.limit
+        if limit is not None and limit.gpus is not None:
+            observability.TIER_BUDGET_GPUS.labels(name, tier.name).set(limit.gpus)
+        if limit is not None and limit.dollarsPerHour is not None:
+            observability.TIER_BUDGET_DOLLARS.labels(name, tier.name).set(limit.dollarsPerHour)
 
 
 def _target(pool: InferencePool, decision: PoolDecision, observed: PoolObservation,
@@ -137,8 +225,8 @@ def _target(pool: InferencePool, decision: PoolDecision, observed: PoolObservati
 
 async def act(runtime: Runtime, pool: InferencePool, body: dict[str, Any], quota: FleetQuota | None,
               decision: PoolDecision, observed: PoolObservation, workload: Workload | None,
-              signals: PoolSignals, now: float) -> None:
-    """Apply one pool's decision, post its Events, write its status."""
+              signals: PoolSignals, memory: PoolMemory, now: float) -> None:
+    """Apply one pool's decision, post its Events, write its status (with the planner's memory)."""
     ref = pool_ref(body)
     async with runtime.locks[decision.key]:
         target = _target(pool, decision, observed, workload)
@@ -148,9 +236,36 @@ async def act(runtime: Runtime, pool: InferencePool, body: dict[str, Any], quota
             workload = Workload.from_body(result)
             runtime.applied[decision.key] = workload
             await _announce(runtime, pool, body, decision, observed, target, changed_seqs)
-        status = pool_status(pool, runtime.status_of(ref, body), decision, observed, workload, signals, quota,
-                             changed_seqs, rfc3339(now))
-        await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS)
+        old = runtime.status_of(ref, body)
+        unsaved = runtime.unsaved_decisions.get(decision.key)
+        base = old if unsaved is None else {**(old or {}), "decisions": unsaved}
+        status = pool_status(pool, base, decision, observed, workload, signals, quota, changed_seqs, rfc3339(now),
+                             paused(body))
+        try:
+            await runtime.write_status(ref, body, with_memory(old, status, memory, now), POOL_STATUS_FIELDS)
+        except KubeError:
+            runtime.unsaved_decisions[decision.key] = status["decisions"]  # written with the next status
+            raise
+        runtime.unsaved_decisions.pop(decision.key, None)
+        observability.set_pool_conditions(*decision.key, ((c["type"], c["status"]) for c in status["conditions"]))
+
+
+MEMORY_PERSIST_INTERVAL = 60.0
+"""Seconds a pool's persisted memory may age before it alone causes a status write (it is refreshed for free
+with every other status write)."""
+
+
+def with_memory(old: dict[str, Any] | None, status: dict[str, Any], memory: PoolMemory,
+                now: float) -> dict[str, Any]:
+    """``status`` with ``plannerMemory``: fresh when the status is written anyway or the persisted one is old."""
+    fresh = encode_memory(memory)
+    kept = (old or {}).get("plannerMemory")
+    persisted = decode_memory(kept)
+    if persisted is None or persisted.updated_at is None or not 0 <= now - persisted.updated_at < \
+            MEMORY_PERSIST_INTERVAL:
+        return {**status, "plannerMemory": fresh}
+    unchanged = {**status, "plannerMemory": kept}
+    return unchanged if status_patch(old, unchanged, POOL_STATUS_FIELDS) is None else {**status, "plannerMemory": fresh}
 
 
 async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any], decision: PoolDecision,
@@ -167,4 +282,5 @@ async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any],
             continue
         if record.action == "SetMaxNumSeqs" and not changed_seqs:
             continue
+        observability.DECISIONS.labels(*decision.key, record.action).inc()
         await runtime.kube.post_event(ref, "Normal", record.action, record.reason)

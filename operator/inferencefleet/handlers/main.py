@@ -18,6 +18,7 @@ from ..kube.client import Kube, KubeError, load_api_client
 from ..settings import OperatorSettings
 from ..signals.prometheus import PrometheusSource
 from . import fleet, spec
+from .children import CHILD_RESOURCES, Child, child_entry
 from .runtime import Runtime, parse_quota, pool_key
 from .workloads import Workload, newest, pool_key_of
 
@@ -55,7 +56,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     memo.runtime = runtime
     workloads = _Merged(indices["deployment_index"], indices["lws_index"])
     memo.fleet_task = asyncio.create_task(
-        fleet.run_forever(runtime, indices["pool_index"], indices["quota_index"], workloads))
+        fleet.run_forever(runtime, indices["pool_index"], indices["quota_index"], workloads, _children(indices)))
     logger.info("Fleet tick every %gs; Prometheus: %s", config.tick_interval, config.prometheus_url or "none")
 
 
@@ -96,6 +97,19 @@ def lws_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
     return _workload(body)
 
 
+def child_index(body: kopf.Body, **_: Any) -> dict[Any, Child] | None:
+    """Every object we manage, by pool (level-based repair and pruning)."""
+    return child_entry(_plain(body))
+
+
+for _group, _version, _plural in CHILD_RESOURCES:
+    kopf.index(_group, _version, _plural, labels=MANAGED, id=f"{_plural}_children")(child_index)
+
+
+def _children(indices: dict[str, Any]) -> _Merged:
+    return _Merged(*(indices[f"{plural}_children"] for _, _, plural in CHILD_RESOURCES))
+
+
 @kopf.on.resume(*POOLS)
 @kopf.on.create(*POOLS)
 @kopf.on.update(*POOLS)
@@ -111,7 +125,7 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
     key = pool_key(dict(body))
     workload = newest(*_Merged(indices["deployment_index"], indices["lws_index"]).get(key))
     try:
-        await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload)
+        await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload, _children(indices).get(key))
     except KubeError as error:
         raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from None
 
@@ -136,7 +150,7 @@ def _workload(body: kopf.Body) -> dict[Any, Workload] | None:
 
 
 class _Merged:
-    """Deployments and LeaderWorkerSets as one read-only {pool key: workloads} index."""
+    """Several kopf indices as one read-only {pool key: entries} index (e.g. Deployments and LeaderWorkerSets)."""
 
     def __init__(self, *indices: Any) -> None:
         self.indices = indices
@@ -144,6 +158,6 @@ class _Merged:
     def __iter__(self) -> Any:
         return iter({key for index in self.indices for key in list(index)})
 
-    def get(self, key: Any, default: Any = ()) -> list[Workload]:
+    def get(self, key: Any, default: Any = ()) -> list[Any]:
         found = [w for index in self.indices for w in index.get(key, ())]
         return found or list(default)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..api.v1alpha1 import FleetQuota, InferencePoolStatus
@@ -17,8 +17,9 @@ from ..kube.client import KubeError
 from ..kube.resources import ObjectRef
 from ..render.errors import RenderError
 from ..signals.status import rfc3339
-from .runtime import Runtime, parse_pool, pool_key, pool_ref
-from .status import applied_spec, invalid_spec
+from .children import Child, ChildId, version_of
+from .runtime import Runtime, parse_pool, paused, pool_key, pool_ref
+from .status import PAUSED_ANNOTATION, applied_spec, invalid_spec, not_reconciled, paused_spec
 from .workloads import WORKLOAD_KINDS, Workload, initial_replicas, newest, render
 
 OPTIONAL_KINDS = ("PodMonitor",)
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping[str, FleetQuota],
-                         workload: Workload | None) -> None:
-    """Apply the pool's children and write SpecValid; raises KubeError when the API fails (retry)."""
+                         workload: Workload | None, existing: Iterable[Child] = ()) -> None:
+    """Apply the pool's children, delete the ``existing`` ones it no longer renders, write SpecValid;
+    raises KubeError when the API fails (retry)."""
     key = pool_key(body)
     ref = pool_ref(body)
     async with runtime.locks[key]:
@@ -38,6 +40,11 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
         generation = (body.get("metadata") or {}).get("generation")
         if pool is None:
             await _reject(runtime, ref, body, "InvalidSpec", problems, generation)
+            return
+        if paused(body):
+            await runtime.write_status(ref, body, paused_spec(runtime.status_of(ref, body), generation,
+                                                              rfc3339(time.time())), POOL_STATUS_FIELDS)
+            logger.info("Paused (annotation %s): nothing applied", PAUSED_ANNOTATION)
             return
         workload = newest(workload, runtime.applied.get(key))
         try:
@@ -47,6 +54,7 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
             await _reject(runtime, ref, body, "Infeasible", str(error), generation)
             return
         applied = []
+        versions: dict[ChildId, int] = {}
         for child in objects:
             child_ref = ObjectRef.of(child)
             try:
@@ -55,13 +63,31 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
                 if error.status == 404 and child["kind"] in OPTIONAL_KINDS:
                     logger.warning("Skipped %s: its kind is not served (%s)", child_ref, error)
                     continue
+                await _apply_failed(runtime, ref, body, str(error), generation)
                 raise
             applied.append(str(child_ref))
+            versions[(child_ref.kind, child_ref.name)] = version_of(result)
             if child["kind"] in WORKLOAD_KINDS:
                 runtime.applied[key] = Workload.from_body(result)
+        runtime.children[key] = versions
+        for leftover in [c for c in existing if c.id not in versions]:
+            await runtime.kube.delete(leftover.ref)
+            logger.info("Deleted %s: the pool no longer renders it", leftover.ref)
         status = applied_spec(pool, runtime.status_of(ref, body), applied, rfc3339(time.time()))
         await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS)
         logger.info("Applied %s", ", ".join(applied))
+
+
+async def _apply_failed(runtime: Runtime, ref: ObjectRef, body: dict[str, Any], message: str,
+                        generation: int | None) -> None:
+    """Reconciled False and a Warning Event when the API server refuses an apply (RBAC, admission, 422)."""
+    status = not_reconciled(runtime.status_of(ref, body), "ApplyFailed", message, generation, rfc3339(time.time()))
+    try:
+        if await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS):
+            await runtime.kube.post_event(ref, "Warning", "ApplyFailed", message)
+    except KubeError as error:
+        logger.warning("Could not report the failed apply on %s: %s", ref, error)
+    logger.error("Apply failed (retrying): %s", message)
 
 
 async def _reject(runtime: Runtime, ref: ObjectRef, body: dict[str, Any], reason: str, message: str,

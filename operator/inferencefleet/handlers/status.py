@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..api.conditions import OVER_BUDGET, PROGRESSING, READY, SPEC_VALID, Condition, set_condition
+from ..api.conditions import (
+    OVER_BUDGET,
+    PAUSED,
+    PROGRESSING,
+    READY,
+    RECONCILED,
+    SPEC_VALID,
+    Condition,
+    set_condition,
+)
 from ..api.v1alpha1 import (
     BatchingStatus,
     CostStatus,
@@ -29,6 +38,9 @@ from ..signals.status import signals_status
 from .workloads import Workload
 
 DECISIONS_KEPT = 5
+PAUSED_ANNOTATION = "inferencefleet.io/paused"
+PAUSED_VERDICT = ConditionVerdict(PAUSED, "True", "Paused", f"annotation {PAUSED_ANNOTATION}=true: decisions are "
+                                  "recorded, nothing is applied or scaled")
 ACTIONS = ("ScaleUp", "ScaleDown", "SetMaxNumSeqs")
 """Decision records that change something (Hold and KeepMaxNumSeqs are only reasons)."""
 
@@ -93,9 +105,40 @@ def ready_verdict(exists: bool, ready: int, desired: int) -> ConditionVerdict:
     return ConditionVerdict(READY, "True", "ReplicasReady", f"{ready} of {desired} replicas ready")
 
 
+def paused_spec(status: dict[str, Any] | None, generation: int | None, now: str) -> dict[str, Any]:
+    """Status of a paused pool whose spec was not applied: Paused True, everything else kept."""
+    conditions = with_verdicts(conditions_of(status), [PAUSED_VERDICT], now, generation)
+    return {**(status or {}), "conditions": [c.to_wire() for c in conditions]}
+
+
+def not_reconciled(status: dict[str, Any] | None, reason: str, message: str, generation: int | None,
+                   now: str) -> dict[str, Any]:
+    """Status of a pool the operator failed to serve (TickFailed, ApplyFailed): Reconciled False with the
+    error, everything else kept."""
+    verdict = ConditionVerdict(RECONCILED, "False", reason, f"{message} (retrying)")
+    conditions = with_verdicts(conditions_of(status), [verdict], now, generation)
+    return {**(status or {}), "conditions": [c.to_wire() for c in conditions]}
+
+
+def decisions_of(status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The well-formed status.decisions entries (anything else, e.g. a hand-edited entry, is dropped)."""
+    found = []
+    for raw in (status or {}).get("decisions") or []:
+        try:
+            found.append(Decision.model_validate(raw).to_wire())
+        except ValueError:
+            continue
+    return found
+
+
 def new_decisions(old: Sequence[dict[str, Any]], decision: PoolDecision, changed_seqs: bool,
                   time: str) -> list[dict[str, Any]]:
-    """status.decisions: the last DECISIONS_KEPT actions, newest last; a repeat of the latest is not added."""
+    """status.decisions: the last DECISIONS_KEPT actions, newest last.
+
+    An action is recorded unless it repeats the newest entry of its kind with nothing of that kind in
+    between: a pool that goes up, down, up, down, up keeps all five, while a Shadow pool whose
+    recommendation stands is recorded once.
+    """
     kept = list(old)
     for record in decision.records:
         if record.action not in ACTIONS or record.from_ == record.to:
@@ -103,11 +146,17 @@ def new_decisions(old: Sequence[dict[str, Any]], decision: PoolDecision, changed
         if record.action == "SetMaxNumSeqs" and decision.applied and not changed_seqs:
             continue
         entry = record.to_api(time, decision.applied).to_wire()
-        same = [e for e in kept if e.get("action") == entry["action"]]
-        if same and all(same[-1].get(k) == entry.get(k) for k in ("from", "to", "applied")):
+        kind = _kind(entry["action"])
+        latest = next((e for e in reversed(kept) if _kind(e.get("action")) == kind), None)
+        if latest is not None and all(latest.get(k) == entry.get(k) for k in ("action", "from", "to", "applied")):
             continue
         kept.append(entry)
     return kept[-DECISIONS_KEPT:]
+
+
+def _kind(action: object) -> str:
+    """Replicas or batching: ScaleUp and ScaleDown are one kind, so a flip-flop is never folded."""
+    return "batching" if action == "SetMaxNumSeqs" else "replicas"
 
 
 def pool_status(
@@ -120,12 +169,19 @@ def pool_status(
     quota: FleetQuota | None,
     changed_seqs: bool,
     now: str,
+    paused: bool = False,
 ) -> dict[str, Any]:
     """The whole status of a valid pool after a tick."""
     generation = pool.metadata.generation
     ready = observation.ready_replicas
-    verdicts = [*decision.conditions, ready_verdict(workload is not None, ready, decision.desired_replicas)]
-    conditions = with_verdicts(conditions_of(status), verdicts, now, generation)
+    verdicts = [*decision.conditions, ready_verdict(workload is not None, ready, decision.desired_replicas),
+                ConditionVerdict(RECONCILED, "True", "TickSucceeded", "the last fleet tick served this pool")]
+    conditions = conditions_of(status)
+    if paused:
+        verdicts.append(PAUSED_VERDICT)
+    elif any(c.type == PAUSED for c in conditions):
+        verdicts.append(ConditionVerdict(PAUSED, "False", "Resumed", f"annotation {PAUSED_ANNOTATION} removed"))
+    conditions = with_verdicts(conditions, verdicts, now, generation)
     batching_reason = next((r.reason for r in decision.records if r.action.endswith("MaxNumSeqs")), None)
     cost = pool_cost(pool, quota, signals).status() if quota is not None else CostStatus(
         gpus=ready * pool.spec.topology.gpus)
@@ -140,8 +196,7 @@ def pool_status(
         batching=BatchingStatus(maxNumSeqs=observation.max_num_seqs, recommendedMaxNumSeqs=decision.recommended_max_num_seqs,
                                 reason=batching_reason),
         quota=QuotaStatus(tier=pool.spec.tier, maxReplicas=decision.quota_cap, reason=decision.quota_reason),
-        decisions=[Decision.model_validate(d) for d in new_decisions(
-            (status or {}).get("decisions") or [], decision, changed_seqs, now)],
+        decisions=[Decision.model_validate(d) for d in new_decisions(decisions_of(status), decision, changed_seqs, now)],
         conditions=conditions,
     )
     return built.to_wire()

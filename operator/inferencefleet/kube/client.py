@@ -18,6 +18,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from .. import observability
 from ..errors import UserError
 from .resources import ObjectRef
 
@@ -71,13 +72,17 @@ class Kube:
         method, url, headers, body, _ = self.api.param_serialize(
             method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"],
         )
+        verb = action.split()[0]
+        observability.API_REQUESTS.labels(verb).inc()
         try:
             response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=30)
             response.read()  # type: ignore[no-untyped-call]
         except ApiException as error:  # connection-level failures come back as status 0
+            observability.API_ERRORS.labels(verb, str(error.status or 0)).inc()
             raise KubeError(action, ref, error.status or 0, "ConnectionFailed", str(error.reason)) from None
         text = response.data.decode() if response.data else ""
         if not 200 <= response.status < 300:
+            observability.API_ERRORS.labels(verb, str(response.status)).inc()
             try:
                 status = json.loads(text)
                 reason, message = status.get("reason", ""), status.get("message", text)
@@ -100,6 +105,16 @@ class Kube:
             self._call, "patch status of", ref, "PATCH", f"{ref.path}/status", {"status": status},
             [("fieldManager", self.field_manager)], MERGE_PATCH)
         return result
+
+    async def delete(self, ref: ObjectRef) -> None:
+        """Delete ``ref`` if it is still the object we saw (uid precondition); its dependents go in the background."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background",
+                **({"preconditions": {"uid": ref.uid}} if ref.uid else {})}
+        try:
+            await asyncio.to_thread(self._call, "delete", ref, "DELETE", ref.path, body)
+        except KubeError as error:
+            if error.status not in (404, 409):  # gone already, or replaced by another object of that name
+                raise
 
     async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

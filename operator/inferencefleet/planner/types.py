@@ -126,24 +126,52 @@ class FleetState:
             raise UserError(f"{source}: malformed JSON: {error.msg} at line {error.lineno}") from None
         if not isinstance(document, dict) or not isinstance(document.get("pools"), list):
             raise UserError(f"{source}: must be an object with a 'pools' list (as written by --state-out)")
-        known = {f.name for f in fields(PoolMemory)}
         pools: dict[PoolKey, PoolMemory] = {}
         for index, row in enumerate(document["pools"]):
             where = f"{source}: pools[{index}]"
             if not isinstance(row, dict) or not {"namespace", "name"} <= row.keys():
                 raise UserError(f"{where}: must be an object with 'namespace' and 'name'")
-            row = {RENAMED.get(k, k): v for k, v in row.items() if k not in RETIRED}
-            unknown = set(row) - known - {"namespace", "name"}
-            if unknown:
-                raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
-            values: dict[str, Any] = {k: v for k, v in row.items() if k in known}
-            values["starting_since"] = tuple(values.get("starting_since", ()))
-            values["needs"] = tuple(tuple(entry) for entry in values.get("needs", ()))
-            try:
-                pools[(str(row["namespace"]), str(row["name"]))] = PoolMemory(**values)
-            except TypeError as error:
-                raise UserError(f"{where}: {error}") from None
+            memory = {k: v for k, v in row.items() if k not in ("namespace", "name")}
+            pools[(str(row["namespace"]), str(row["name"]))] = memory_from_fields(memory, where)
         return cls(pools)
+
+
+def memory_from_fields(row: Mapping[str, Any], where: str) -> PoolMemory:
+    """A PoolMemory from its fields (older names read under the new ones); UserError naming a bad field."""
+    known = {f.name for f in fields(PoolMemory)}
+    row = {RENAMED.get(k, k): v for k, v in row.items() if k not in RETIRED}
+    unknown = set(row) - known
+    if unknown:
+        raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
+    values: dict[str, Any] = dict(row)
+    try:
+        values["starting_since"] = tuple(values.get("starting_since", ()))
+        values["needs"] = tuple(tuple(entry) for entry in values.get("needs", ()))
+        return PoolMemory(**values)
+    except TypeError as error:
+        raise UserError(f"{where}: {error}") from None
+
+
+MEMORY_VERSION = 1
+"""Version of the encoding in ``encode_memory``; a memory of another version is not read."""
+
+
+def encode_memory(memory: PoolMemory) -> str:
+    """One pool's memory as compact, versioned JSON (kept in the pool's status across operator restarts)."""
+    return json.dumps({"v": MEMORY_VERSION, **asdict(memory)}, separators=(",", ":"))
+
+
+def decode_memory(text: str | None) -> PoolMemory | None:
+    """The memory ``encode_memory`` wrote, or None when absent, of another version or malformed."""
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.pop("v", None) != MEMORY_VERSION:
+            return None
+        return memory_from_fields(document, "status.plannerMemory")
+    except (ValueError, UserError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,11 @@ def _leader_worker_set(
     }
 
 
+def workload_kind(pool: InferencePool) -> str:
+    """Deployment for one node per replica, LeaderWorkerSet for multi-node groups."""
+    return "Deployment" if pool.spec.topology.nodesPerReplica == 1 else "LeaderWorkerSet"
+
+
 def _workload(
     pool: InferencePool, engine: Engine, replicas: int, max_num_seqs: int, options: RenderOptions,
     config_files: dict[str, str],
@@ -100,7 +105,7 @@ def _workload(
     annotations = {labels.CONFIG_HASH: _config_hash(config_files)} if config_files else {}
     meta = _metadata(pool, pool.metadata.name, options)
     meta["annotations"] = cost_annotations(pool, replicas, options.dollars_per_gpu_hour)
-    if pool.spec.topology.nodesPerReplica == 1:
+    if workload_kind(pool) == "Deployment":
         launch = engine.launch(pool, max_num_seqs, "single", options)
         return _deployment(pool, replicas, pod_template(pool, image, launch, annotations), meta)
     leader = pod_template(pool, image, engine.launch(pool, max_num_seqs, "leader", options), annotations)

@@ -19,6 +19,7 @@ import httpx
 
 from inferencefleet.errors import UserError
 
+from .. import observability
 from .collect import QueryFailed, QueryResult, build_snapshot, parse_vector
 from .model import PoolKey, SignalsSnapshot
 from .promql import FRESHNESS, freshness_query, query, signals
@@ -131,12 +132,20 @@ class PrometheusSource:
                 return QueryFailed(f"unexpected answer from {self.url}: {error}")
         return QueryFailed(f"{reason} (after {self.retries + 1} attempts)")
 
+    async def _timed(self, client: httpx.AsyncClient, expr: str, at: float) -> QueryResult:
+        """``_query`` with its latency and failure counted in the operator's own metrics."""
+        with observability.QUERY_SECONDS.time():
+            result = await self._query(client, expr, at)
+        if isinstance(result, QueryFailed):
+            observability.QUERY_FAILURES.inc()
+        return result
+
     async def query_all(self, now: float) -> dict[str, QueryResult]:
         """Every signal's query (and the freshness query) evaluated at ``now``, issued concurrently."""
         client = self._client or self._new_client()
         try:
             names = list(self.queries)
-            results = await asyncio.gather(*(self._query(client, self.queries[n], now) for n in names))
+            results = await asyncio.gather(*(self._timed(client, self.queries[n], now) for n in names))
         finally:
             if client is not self._client:
                 await client.aclose()

@@ -1,53 +1,107 @@
-"""The real operator (kopf) against the enriched kmock API server, with or without a real Prometheus.
+"""The real operator process against a real Kubernetes control plane (``cluster/localcluster.py``).
 
-``apiserver`` runs an EnrichingEmulator on its own event loop in a daemon thread, serving the
-built-in kinds, our CRDs, LeaderWorkerSet and PodMonitor. Tests talk to it with the real
-``kubernetes`` client and play the Deployment controller themselves (no pods here).
+One control plane per test session: etcd, kube-apiserver (TLS, RBAC, OwnerReferencesPermissionEnforcement),
+kube-controller-manager (Deployments, ReplicaSets, garbage collector), kube-scheduler and kwok, which
+plays the kubelet for pods on fake GPU nodes. The chart is installed with the Helm built at the pinned
+release, and the operator runs as a real ``inferencefleet run`` process under the chart's ServiceAccount
+token, so it has exactly the chart's RBAC. Every test gets a namespace of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import threading
+import os
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import kmock
 import pytest
 import yaml
-from kopf.testing import KopfRunner
-from kubernetes import client
+from kubernetes import client, config
 
-from .emulator import EnrichingEmulator
+from inferencefleet.signals.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-CRDS = sorted((ROOT / "crds").glob("*.yaml"))
-THIRD_PARTY = {
-    "leaderworkerset.x-k8s.io/v1/leaderworkersets": ("LeaderWorkerSet", {"status", "scale"}),
-    "monitoring.coreos.com/v1/podmonitors": ("PodMonitor", set()),
-}
-"""Kinds the renderer emits whose CRDs we do not own: declared as a cluster with them installed serves them."""
-NAMESPACES = ("default", "serving")
-TIMEOUT = 45.0
-"""Generous: a loaded 2-core machine runs six suites at once."""
+sys.path.insert(0, str(ROOT / "cluster"))
+import localcluster  # noqa: E402
+
+EXAMPLES = ROOT / "policies/examples"
+CHART = ROOT / "charts/inferencefleet"
+RELEASE, RELEASE_NAMESPACE = "inferencefleet", "inferencefleet"
+TIMEOUT = 60.0
+"""Generous: a loaded 2-core machine runs the control plane, Prometheus and engines at once."""
 T = TypeVar("T")
 GROUP, VERSION = "inferencefleet.io", "v1alpha1"
-EXAMPLES = ROOT / "policies/examples"
 
 
 def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / name).read_text())
 
 
-def pool(name: str, mode: str = "Managed", **spec: Any) -> dict[str, Any]:
-    """The 8B free-tier example pool renamed, in namespace serving, with ``spec`` overrides."""
+@dataclass
+class ControlPlane:
+    """The session's running control plane and the operator's identity on it."""
+
+    cluster: localcluster.Cluster
+    operator_kubeconfig: Path
+    """The chart's ServiceAccount token: the operator's exact RBAC."""
+
+    def api(self) -> client.ApiClient:
+        """An admin client."""
+        return config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cluster.kubectl(*args, input=input, check=check)
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(localcluster.BIN / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
+                              capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """Start the control plane (building it first if needed), helm-install the chart, mint the operator's token."""
+    try:
+        cluster = localcluster.Cluster(tmp_path_factory.mktemp("cluster")).start()
+    except localcluster.ClusterError as error:
+        pytest.fail(f"the real control plane did not start: {error}\n(build it with `make cluster`)", pytrace=False)
+    try:
+        plane = ControlPlane(cluster, cluster.dir / "operator.kubeconfig")
+        plane.helm("install", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, "--create-namespace", "--wait=false",
+                   "--set", "prometheusUrl=")
+        account = plane.kubectl("get", "serviceaccount", "-n", RELEASE_NAMESPACE, "-l",
+                                "app.kubernetes.io/name=inferencefleet", "-o", "jsonpath={.items[0].metadata.name}")
+        token = plane.kubectl("create", "token", account.stdout, "-n", RELEASE_NAMESPACE, "--duration", "24h")
+        plane.operator_kubeconfig.write_text(localcluster.kubeconfig(cluster.server, cluster.ca,
+                                                                     {"token": token.stdout.strip()}))
+        yield plane
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace for one test; the test's FleetQuotas and namespace are deleted after it."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(control_plane.api()).create_namespace({"metadata": {"name": name}})
+    yield name
+    control_plane.kubectl("delete", "fleetquotas", "--all", "--wait=false", check=False)
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def pool(name: str, namespace: str, mode: str = "Managed", **spec: Any) -> dict[str, Any]:
+    """The 8B free-tier example pool renamed, in ``namespace``, with ``spec`` overrides."""
     body = copy.deepcopy(example("llama3-8b-free.yaml"))
-    body["metadata"] = {"name": name, "namespace": "serving"}
+    body["metadata"] = {"name": name, "namespace": namespace}
     body["spec"]["autoscaling"]["mode"] = mode
     body["spec"].update(spec)
     return body
@@ -61,9 +115,9 @@ def create(api: client.ApiClient, body: dict[str, Any]) -> None:
         objects.create_namespaced_custom_object(GROUP, VERSION, body["metadata"]["namespace"], "inferencepools", body)
 
 
-def get_pool(api: client.ApiClient, name: str) -> dict[str, Any]:
+def get_pool(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
     found: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GROUP, VERSION, "serving", "inferencepools", name)
+        GROUP, VERSION, namespace, "inferencepools", name)
     return found
 
 
@@ -71,125 +125,79 @@ def condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
 
 
-def has_condition(api: client.ApiClient, name: str, type_: str, status: str) -> dict[str, Any] | None:
-    found = condition(get_pool(api, name), type_)
+def has_condition(api: client.ApiClient, namespace: str, name: str, type_: str, status: str) -> dict[str, Any] | None:
+    found = condition(get_pool(api, namespace, name), type_)
     return found if found is not None and found["status"] == status else None
 
 
-def deployment(api: client.ApiClient, name: str) -> Any:
+def deployment(api: client.ApiClient, namespace: str, name: str) -> Any:
     try:
-        return client.AppsV1Api(api).read_namespaced_deployment(name, "serving")
+        return client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
     except client.ApiException as error:
         if error.status == 404:
             return None
         raise
 
 
-def play_controller(api: client.ApiClient, name: str, ready: int) -> None:
-    """What the Deployment controller would do: report replicas and ready replicas."""
-    current = deployment(api, name)
-    client.AppsV1Api(api).patch_namespaced_deployment_status(
-        name, "serving", {"status": {"replicas": current.spec.replicas, "readyReplicas": ready}})
+def events_of(api: client.ApiClient, namespace: str, name: str, reason: str | None = None) -> list[Any]:
+    return [e for e in client.CoreV1Api(api).list_namespaced_event(namespace).items
+            if e.involved_object.name == name and (reason is None or e.reason == reason)]
 
 
-class Apiserver:
-    """A running emulator: its URL, a kubernetes ApiClient for it, and thread-safe inspection."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.emulator = EnrichingEmulator()
-        self.url = ""
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self.loop.run_until_complete, args=(self._serve(),), daemon=True)
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        self.emulator.resources.load_bundled()
-        self.emulator.register_crd_files(str(p) for p in CRDS)
-        for resource, (kind, subresources) in THIRD_PARTY.items():
-            info = self.emulator.resources[resource]
-            info.kind, info.namespaced, info.subresources = kind, True, subresources
-            info.verbs = {"create", "delete", "get", "list", "patch", "update", "watch"}
-        async with self.emulator, kmock.Server(self.emulator, host="127.0.0.1") as server:
-            for name in NAMESPACES:
-                self.emulator.objects["v1/namespaces", None, name] = {
-                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "resourceVersion": "1"}}
-            self.url = str(server.url).rstrip("/")
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the kmock API server did not start within 30s")
-
-    def stop(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the emulator's loop (no torn reads while it serves requests)."""
-        async def run() -> T:
-            return fn()
-        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self.loop)
-        return future.result(10)
-
-    def requests(self) -> list[kmock.Request]:
-        """Every request received so far."""
-        return self.call(lambda: list(self.emulator))
-
-    def history(self, resource: str, namespace: str | None, name: str) -> list[dict[str, Any]]:
-        """Every stored version of an object (oldest first; empty if never created)."""
-        def read() -> list[dict[str, Any]]:
-            key = (kmock.resource(resource), namespace, name)
-            if key not in self.emulator.objects:
-                return []
-            return [copy.deepcopy(v.raw) for v in self.emulator.objects[key].history if v is not None]
-        return self.call(read)
-
-    def api_client(self) -> client.ApiClient:
-        configuration = client.Configuration()
-        configuration.host = self.url
-        return client.ApiClient(configuration)
+def managers(obj: Any, subresource: str = "") -> dict[str, str]:
+    """{field manager: operation} of an object's managedFields entries for ``subresource`` ('' = main)."""
+    entries = obj["metadata"]["managedFields"] if isinstance(obj, dict) else obj.metadata.managed_fields
+    out = {}
+    for entry in entries:
+        entry = entry if isinstance(entry, dict) else entry.to_dict()
+        if (entry.get("subresource") or "") == subresource:
+            out[entry["manager"]] = entry["operation"]
+    return out
 
 
-@pytest.fixture
-def apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Apiserver]:
-    """An emulated API server; KUBECONFIG points at it for the operator."""
-    server = Apiserver()
-    server.start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
-        "clusters": [{"name": "kmock", "cluster": {"server": server.url}}],
-        "users": [{"name": "kmock", "user": {"token": "test"}}],
-        "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
-    }))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    yield server
-    server.stop()
+class Operator:
+    """A running ``inferencefleet run`` process; its combined output is kept in a log file."""
 
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, port: int) -> None:
+        self.process = process
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+        """Where its /metrics, /healthz and /readyz are served."""
 
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
 @contextmanager
-def running_operator(monkeypatch: pytest.MonkeyPatch, prometheus_url: str | None,
-                     tick_interval: str = "500ms") -> Iterator[KopfRunner]:
-    """The real operator (kopf run -m inferencefleet.handlers.main -A --standalone) in a thread."""
-    monkeypatch.setenv("INFERENCEFLEET_TICK_INTERVAL", tick_interval)
-    if prometheus_url:
-        monkeypatch.setenv("PROMETHEUS_URL", prometheus_url)
-        monkeypatch.setenv("INFERENCEFLEET_PROMETHEUS_TIMEOUT", "2s")
-    else:
-        monkeypatch.delenv("PROMETHEUS_URL", raising=False)
-    args = ["run", "--standalone", "--all-namespaces", "-m", "inferencefleet.handlers.main"]
-    with KopfRunner(args, timeout=60) as runner:
-        yield runner
-    assert runner.exit_code == 0, runner.output
-    assert "Traceback" not in runner.output, runner.output
+def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | None = None,
+                     tick_interval: str = "500ms", kubeconfig: Path | None = None,
+                     env: dict[str, str] | None = None, check_clean: bool = True) -> Iterator[Operator]:
+    """The real operator as a separate process, under the chart's ServiceAccount unless ``kubeconfig`` is given."""
+    log = tmp_path / f"operator-{uuid.uuid4().hex[:6]}.log"
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "INFERENCEFLEET_"))}
+    environment.update({"KUBECONFIG": str(kubeconfig or plane.operator_kubeconfig),
+                        "INFERENCEFLEET_TICK_INTERVAL": tick_interval, "INFERENCEFLEET_PROMETHEUS_TIMEOUT": "2s",
+                        "POD_NAMESPACE": RELEASE_NAMESPACE, "INFERENCEFLEET_METRICS_PORT": str(port),
+                        "INFERENCEFLEET_METRICS_ADDRESS": "127.0.0.1",
+                        **({"PROMETHEUS_URL": prometheus_url} if prometheus_url else {}), **(env or {})})
+    environment.pop("KUBERNETES_SERVICE_HOST", None)
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("inferencefleet")), "run", "--all-namespaces"],
+                                   env=environment, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+    operator = Operator(process, log, port)
+    try:
+        yield operator
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if check_clean:
+        assert "Traceback" not in operator.output, operator.output[-6000:]
 
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
@@ -203,5 +211,5 @@ def wait_for(check: Callable[[], T], what: str, timeout: float = TIMEOUT) -> T:
             last = error
         if last and not isinstance(last, Exception):
             return last
-        time.sleep(0.1)
+        time.sleep(0.2)
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")

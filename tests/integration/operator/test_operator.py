@@ -1,4 +1,4 @@
-"""The live operator end to end: kopf + kube/ + handlers/ against the emulated API server."""
+"""The live operator end to end: the real ``inferencefleet run`` process against the real control plane."""
 
 from __future__ import annotations
 
@@ -14,92 +14,84 @@ from inferencefleet.signals.testing import Point, backfill, prometheus
 from .conftest import (
     GROUP,
     VERSION,
-    Apiserver,
+    ControlPlane,
     condition,
     create,
     deployment,
+    events_of,
     example,
     get_pool,
     has_condition,
-    play_controller,
+    managers,
     pool,
     running_operator,
     wait_for,
 )
 
 
-def test_pool_is_applied_server_side_with_owner_and_reports_status(
-        apiserver: Apiserver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    api = apiserver.api_client()
-    with running_operator(monkeypatch, prometheus_url=None):
+def test_pool_children_are_applied_server_side_owned_and_collected_by_the_garbage_collector(
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    api = control_plane.api()
+    with running_operator(control_plane, tmp_path):
         create(api, example("quota.yaml"))
-        create(api, pool("llama"))
-        made = wait_for(lambda: deployment(api, "llama"), "the Deployment")
+        create(api, pool("llama", namespace))
+        made = wait_for(lambda: deployment(api, namespace, "llama"), "the Deployment")
 
-        pool_body = get_pool(api, "llama")
+        pool_body = get_pool(api, namespace, "llama")
         owner = made.metadata.owner_references[0]
-        assert (owner.kind, owner.name, owner.uid, owner.controller) == (
-            "InferencePool", "llama", pool_body["metadata"]["uid"], True)
-        applies = [r for r in apiserver.requests()
-                   if r.method == "PATCH" and r.url.path == "/apis/apps/v1/namespaces/serving/deployments/llama"]
-        assert applies, "the Deployment was not applied with PATCH"
-        assert all(r.headers["Content-Type"] == "application/apply-patch+yaml" for r in applies)
-        assert all(r.params.get("fieldManager") == "inferencefleet" and r.params.get("force") == "true"
-                   for r in applies)
-        children = {"deployments", "services", "poddisruptionbudgets", "podmonitors"}
+        assert (owner.kind, owner.name, owner.uid, owner.controller, owner.block_owner_deletion) == (
+            "InferencePool", "llama", pool_body["metadata"]["uid"], True, True)
+        assert managers(made).get("inferencefleet") == "Apply", managers(made)
+        for kind in ("service", "poddisruptionbudget", "podmonitor"):
+            child = wait_for(lambda kind=kind: control_plane.kubectl(
+                "get", kind, "llama", "-n", namespace, "-o", "yaml", check=False).returncode == 0, f"the {kind}")
+            assert child
+            body = control_plane.kubectl("get", kind, "llama", "-n", namespace, "-o", "json").stdout
+            assert '"manager": "inferencefleet"' in body and '"operation": "Apply"' in body
 
-        def applied_kinds() -> set[str]:
-            return {r.url.path.split("/")[-2] for r in apiserver.requests()
-                    if r.method == "PATCH" and r.params.get("fieldManager") == "inferencefleet"
-                    and r.headers.get("Content-Type") == "application/apply-patch+yaml"}
-
-        # The children are applied one after the other: the Deployment can exist before the rest.
-        wait_for(lambda: applied_kinds() >= children, f"server-side applies of {sorted(children)}")
-
-        wait_for(lambda: has_condition(api, "llama", "SpecValid", "True"), "SpecValid=True")
-        wait_for(lambda: has_condition(api, "llama", "Ready", "False"), "Ready=False before any pod is ready")
-        metrics = wait_for(lambda: has_condition(api, "llama", "MetricsAvailable", "False"), "MetricsAvailable")
-        assert "PROMETHEUS_URL" in metrics["message"]
-
-        play_controller(api, "llama", ready=1)
-        ready = wait_for(lambda: has_condition(api, "llama", "Ready", "True"), "Ready=True once a replica is ready")
+        # The real Deployment controller and scheduler make a pod; kwok runs it on a fake GPU node.
+        ready = wait_for(lambda: has_condition(api, namespace, "llama", "Ready", "True"), "Ready=True from a real pod")
         assert ready["reason"] == "ReplicasReady"
-        status = get_pool(api, "llama")["status"]
+        pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="inferencefleet.io/pool=llama")
+        assert [p.status.phase for p in pods.items] == ["Running"]
+        assert pods.items[0].spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
+        status = get_pool(api, namespace, "llama")["status"]
         assert (status["readyReplicas"], status["desiredReplicas"]) == (1, 1)
         assert status["observedGeneration"] == pool_body["metadata"]["generation"]
         assert "inferencefleet.io/pool=llama" in status["selector"]
-        assert status["quota"]["tier"] == "free"
+        metrics = condition(get_pool(api, namespace, "llama"), "MetricsAvailable")
+        assert metrics is not None and metrics["status"] == "False" and "PROMETHEUS_URL" in metrics["message"]
 
-    status_writes = [r for r in apiserver.requests() if r.method == "PATCH" and r.url.path.endswith("inferencepools/llama/status")]
-    assert status_writes and all(r.headers["Content-Type"] == "application/merge-patch+json" for r in status_writes)
-    assert all("spec" not in (r.data or {}) for r in status_writes)
-    spec_writes = [r for r in apiserver.requests() if r.method == "PATCH" and "inferencepools/llama" in r.url.path
-                   and not r.url.path.endswith("/status")]
-    assert all("spec" not in (r.data or {}) and "status" not in (r.data or {}) for r in spec_writes)
+        written = get_pool(api, namespace, "llama")
+        assert managers(written, "status").get("inferencefleet") == "Update", "status goes through /status"
+        spec_owners = [e["manager"] for e in written["metadata"]["managedFields"]
+                       if not e.get("subresource") and "f:spec" in (e.get("fieldsV1") or {})]
+        assert "inferencefleet" not in spec_owners, f"the operator must never write spec: {spec_owners}"
+
+    client.CustomObjectsApi(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, "inferencepools", "llama")
+    wait_for(lambda: deployment(api, namespace, "llama") is None, "the garbage collector to delete the Deployment")
+    wait_for(lambda: not client.CoreV1Api(api).list_namespaced_service(namespace).items,
+             "the garbage collector to delete the Service")
 
 
-def test_invalid_pool_reports_field_path_while_a_valid_neighbour_is_reconciled(
-        apiserver: Apiserver, monkeypatch: pytest.MonkeyPatch) -> None:
-    api = apiserver.api_client()
-    broken = pool("broken")
-    broken["spec"]["replicas"] = {"min": 5, "max": 2}
-    with running_operator(monkeypatch, prometheus_url=None) as runner:
+def test_a_spec_the_server_admits_but_the_renderer_refuses_reports_the_field_and_spares_its_neighbour(
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    api = control_plane.api()
+    broken = pool("broken", namespace)
+    broken["spec"]["topology"] = {"gpu": {"type": "H100-80GB", "gpusPerNode": 4}, "tensorParallel": 8}
+    with running_operator(control_plane, tmp_path) as operator:
         create(api, example("quota.yaml"))
         create(api, broken)
-        create(api, pool("fine"))
-        invalid = wait_for(lambda: has_condition(api, "broken", "SpecValid", "False"), "SpecValid=False")
-        assert invalid["reason"] == "InvalidSpec"
-        assert "spec.replicas.min" in invalid["message"] and "max" in invalid["message"]
-        assert condition(get_pool(api, "broken"), "Ready")["status"] == "False"
-        wait_for(lambda: deployment(api, "fine"), "the valid pool's Deployment")
-        wait_for(lambda: has_condition(api, "fine", "SpecValid", "True"), "SpecValid=True on the valid pool")
-        events = wait_for(lambda: [e for e in client.CoreV1Api(api).list_namespaced_event("serving").items
-                                   if e.involved_object.name == "broken"], "a Warning Event on the invalid pool")
-        assert events[0].type == "Warning" and events[0].reason == "InvalidSpec"
-        assert "spec.replicas.min" in events[0].message
-        assert deployment(api, "broken") is None
-    reconciles = runner.output.count("Handler 'reconcile' succeeded")
-    assert reconciles == 2, "an invalid spec must not be retried"
+        create(api, pool("fine", namespace))
+        invalid = wait_for(lambda: has_condition(api, namespace, "broken", "SpecValid", "False"), "SpecValid=False")
+        assert invalid["reason"] == "Infeasible"
+        assert "spec.topology" in invalid["message"], invalid["message"]
+        wait_for(lambda: deployment(api, namespace, "fine"), "the valid pool's Deployment")
+        wait_for(lambda: has_condition(api, namespace, "fine", "SpecValid", "True"), "SpecValid=True on the valid pool")
+        events = wait_for(lambda: events_of(api, namespace, "broken", "Infeasible"), "a Warning Event on the invalid pool")
+        assert events[0].type == "Warning" and "spec.topology" in events[0].message
+        assert deployment(api, namespace, "broken") is None
+    assert operator.output.count("Handler 'reconcile' succeeded") >= 2
 
 
 STEP = 10
@@ -107,12 +99,12 @@ ITL_EDGES = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 TTFT_EDGES = (0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 
 
-def busy_pool_history(pools: list[str], end: int) -> list[Point]:
+def busy_pool_history(namespace: str, pools: list[str], end: int) -> list[Point]:
     """Ten minutes of heavy load on one replica of each pool: 40 req/s, 30 waiting, 250 running."""
     times = list(range(end - 600, end + 1, STEP))
     points: list[Point] = []
     for name in pools:
-        lbl = {"namespace": "serving", "inferencefleet_io_pool": name, "pod": f"{name}-0", "model_name": "llama"}
+        lbl = {"namespace": namespace, "inferencefleet_io_pool": name, "pod": f"{name}-0", "model_name": "llama"}
 
         def counter(metric: str, per_second: float, extra: dict[str, str] | None = None,
                     lbl: dict[str, str] = lbl) -> list[Point]:
@@ -133,34 +125,40 @@ def busy_pool_history(pools: list[str], end: int) -> list[Point]:
 
 
 @pytest.fixture
-def loaded_prometheus(tmp_path: Path, prometheus_binaries: None) -> Iterator[str]:
+def loaded_prometheus(tmp_path: Path, namespace: str, prometheus_binaries: None) -> Iterator[str]:
     """A real Prometheus holding heavy-load history for pools 'busy' and 'watched', up to now."""
     data = tmp_path / "tsdb"
-    backfill(busy_pool_history(["busy", "watched"], int(time.time())), data)
+    backfill(busy_pool_history(namespace, ["busy", "watched"], int(time.time())), data)
     with prometheus(data) as url:
         yield url
 
 
 def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
-        apiserver: Apiserver, monkeypatch: pytest.MonkeyPatch, loaded_prometheus: str) -> None:
-    api = apiserver.api_client()
-    with running_operator(monkeypatch, prometheus_url=loaded_prometheus):
+        control_plane: ControlPlane, namespace: str, tmp_path: Path, loaded_prometheus: str) -> None:
+    api = control_plane.api()
+    with running_operator(control_plane, tmp_path, prometheus_url=loaded_prometheus):
         create(api, example("quota.yaml"))
-        create(api, pool("busy"))
-        create(api, pool("watched", mode="Shadow"))
-        wait_for(lambda: has_condition(api, "busy", "MetricsAvailable", "True"), "MetricsAvailable=True")
-        scaled = wait_for(lambda: (d := deployment(api, "busy")) is not None and d.spec.replicas > 1 and d,
+        create(api, pool("busy", namespace))
+        create(api, pool("watched", namespace, mode="Shadow"))
+        wait_for(lambda: has_condition(api, namespace, "busy", "MetricsAvailable", "True"), "MetricsAvailable=True")
+        scaled = wait_for(lambda: (d := deployment(api, namespace, "busy")) is not None and d.spec.replicas > 1 and d,
                           "the Managed pool's Deployment to scale up")
-        status = wait_for(lambda: (s := get_pool(api, "busy")["status"]).get("decisions") and s, "decisions")
+        status = wait_for(lambda: (s := get_pool(api, namespace, "busy")["status"]).get("decisions") and s, "decisions")
         up = [d for d in status["decisions"] if d["action"] == "ScaleUp"]
         assert up and up[-1]["applied"] is True and up[-1]["from"] == 1 and up[-1]["to"] == scaled.spec.replicas
         assert "req/s" in up[-1]["reason"]
-        events = wait_for(lambda: [e for e in client.CoreV1Api(api).list_namespaced_event("serving").items
-                                   if e.involved_object.name == "busy" and e.reason == "ScaleUp"], "a ScaleUp Event")
+        events = wait_for(lambda: events_of(api, namespace, "busy", "ScaleUp"), "a ScaleUp Event")
         assert events[0].message == up[-1]["reason"]
-        assert get_pool(api, "busy")["status"]["signals"]["requestRate"] == pytest.approx(40)
+        assert get_pool(api, namespace, "busy")["status"]["signals"]["requestRate"] == pytest.approx(40)
+        # The real ReplicaSet controller and scheduler place every replica on the fake GPU nodes.
+        wait_for(lambda: get_pool(api, namespace, "busy")["status"].get("readyReplicas") == scaled.spec.replicas,
+                 f"{scaled.spec.replicas} ready replicas (real pods)")
 
-        shadow = wait_for(lambda: [d for d in get_pool(api, "watched")["status"].get("decisions", [])
+        described = control_plane.kubectl("describe", "ipool", "busy", "-n", namespace).stdout
+        assert "Conditions:" in described and "MetricsAvailable" in described
+        assert "ScaleUp" in described and up[-1]["reason"][:60] in " ".join(described.split())
+
+        shadow = wait_for(lambda: [d for d in get_pool(api, namespace, "watched")["status"].get("decisions", [])
                                    if d["action"] == "ScaleUp"], "the Shadow pool's decision")
         assert shadow[-1]["applied"] is False and shadow[-1]["to"] > 1
 
@@ -172,21 +170,20 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
         assert free["borrowedGpus"] == free["gpus"]  # the free tier is guaranteed nothing
         assert free["dollarsPerHour"] == pytest.approx(3.0 * free["gpus"])
         assert condition(quota, "OverBudget")["status"] == "False"
-    versions = apiserver.history("apps/v1/deployments", "serving", "watched")
-    assert versions and all(v["spec"]["replicas"] == 1 for v in versions)
-    assert not [e for e in client.CoreV1Api(api).list_namespaced_event("serving").items
-                if e.involved_object.name == "watched" and e.reason == "ScaleUp"]
+    watched = deployment(api, namespace, "watched")
+    assert (watched.spec.replicas, watched.metadata.generation) == (1, 1), "a Shadow pool's workload is never changed"
+    assert not events_of(api, namespace, "watched", "ScaleUp")
 
 
 def test_prometheus_outage_reports_missing_metrics_and_holds_replicas(
-        apiserver: Apiserver, monkeypatch: pytest.MonkeyPatch) -> None:
-    api = apiserver.api_client()
-    with running_operator(monkeypatch, prometheus_url="http://127.0.0.1:9"):
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    api = control_plane.api()
+    with running_operator(control_plane, tmp_path, prometheus_url="http://127.0.0.1:9"):
         create(api, example("quota.yaml"))
-        create(api, pool("blind"))
-        missing = wait_for(lambda: has_condition(api, "blind", "MetricsAvailable", "False"), "MetricsAvailable=False")
+        create(api, pool("blind", namespace))
+        missing = wait_for(lambda: has_condition(api, namespace, "blind", "MetricsAvailable", "False"),
+                           "MetricsAvailable=False")
         assert "query failed" in missing["message"]
-        play_controller(api, "blind", ready=1)
-        wait_for(lambda: has_condition(api, "blind", "Ready", "True"), "a later tick (Ready=True)")
-    versions = apiserver.history("apps/v1/deployments", "serving", "blind")
-    assert versions and all(v["spec"]["replicas"] == 1 for v in versions)
+        wait_for(lambda: has_condition(api, namespace, "blind", "Ready", "True"), "a later tick (Ready=True)")
+    held = deployment(api, namespace, "blind")
+    assert (held.spec.replicas, held.metadata.generation) == (1, 1)
