@@ -48,6 +48,9 @@ BUILDS: dict[str, list[str]] = {
 }
 """Go module folder under cluster/ -> the commands built from it."""
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm")
+KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
+"""kwok's own stage sets (in its module's kustomize/stage): nodes Ready with leases, pods Ready at once,
+deleted pods gone; written to .cluster/bin/kwok-stages.yaml, kwok's --config."""
 THIRD_PARTY_CRDS = {
     "leaderworkerset.x-k8s.io_leaderworkersets.v1.yaml": dict(
         group="leaderworkerset.x-k8s.io", kind="LeaderWorkerSet", plural="leaderworkersets",
@@ -82,7 +85,7 @@ def _pins() -> str:
 def build(quiet: bool = False) -> Path:
     """Build every binary into ``.cluster/bin`` unless the pins are unchanged since the last build."""
     stamp = BIN / ".pins"
-    if stamp.exists() and stamp.read_text() == _pins() and all((BIN / b).exists() for b in BINARIES):
+    if stamp.exists() and stamp.read_text() == _pins() and all((BIN / b).exists() for b in (*BINARIES, STAGES)):
         return BIN
     if shutil.which("go") is None:
         raise ClusterError("the Go toolchain is needed to build the control plane: install Go 1.26 (golang.org/dl)")
@@ -98,8 +101,24 @@ def build(quiet: bool = False) -> Path:
             raise ClusterError(f"go build in cluster/{module} failed:\n{done.stderr[-4000:]}")
         if not quiet:
             print(f"  {time.monotonic() - started:.0f}s", flush=True)
+    _write_kwok_stages(env)
     stamp.write_text(_pins())
     return BIN
+
+
+STAGES = "kwok-stages.yaml"
+
+
+def _write_kwok_stages(env: dict[str, str]) -> None:
+    """Collect kwok's stage files from its module (the version pinned in cluster/kwok) into one config."""
+    found = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"], cwd=HERE / "kwok", env=env,
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ClusterError(f"go list sigs.k8s.io/kwok failed: {found.stderr.strip()}")
+    root = Path(found.stdout.strip()) / "kustomize/stage"
+    docs = [path.read_text() for stage in KWOK_STAGES for path in sorted((root / stage).glob("*.yaml"))
+            if path.name != "kustomization.yaml"]
+    (BIN / STAGES).write_text("\n---\n".join(docs))
 
 
 # --- certificates -----------------------------------------------------------------------------------------
@@ -162,6 +181,9 @@ class Cluster:
     """A running control plane rooted at ``dir`` (pids, logs, data, PKI and kubeconfigs inside it)."""
 
     dir: Path
+    nodes: int = GPU_NODES
+    gpus_per_node: int = GPUS_PER_NODE
+    pods_per_node: int = 110
     server: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -257,7 +279,8 @@ class Cluster:
         self._spawn("kube-scheduler", "--kubeconfig", sched, "--authentication-kubeconfig", sched,
                     "--authorization-kubeconfig", sched, "--bind-address", "127.0.0.1", "--secure-port", "0",
                     "--leader-elect=false", "--v", "1")
-        self._spawn("kwok", "--kubeconfig", str(self.kubeconfig), "--manage-all-nodes=false",
+        self._spawn("kwok", "--kubeconfig", str(self.kubeconfig), "--config", str(BIN / STAGES),
+                    "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
                     "--node-ip", "127.0.0.1", "--cidr", "10.244.0.0/16", "--server-address", "127.0.0.1:0",
                     "--node-lease-duration-seconds", "40")
@@ -267,11 +290,12 @@ class Cluster:
     def _install(self) -> None:
         self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         self.kubectl("apply", "--server-side", "-f", "-", input=third_party_crds())
-        self.kubectl("apply", "--server-side", "-f", "-", input=fake_gpu_nodes())
+        self.kubectl("apply", "--server-side", "-f", "-",
+                     input=fake_gpu_nodes(self.nodes, self.gpus_per_node, self.pods_per_node))
         self.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
         self._wait("fake GPU nodes Ready", lambda: self.kubectl(
             "get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-        ).stdout.split() == ["True"] * GPU_NODES)
+        ).stdout.split() == ["True"] * self.nodes)
         self._wait("the default ServiceAccount", lambda: self.kubectl(
             "get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0)
 
@@ -340,9 +364,9 @@ def _open_pod_specs(node: object) -> object:
     return node
 
 
-def fake_gpu_nodes(count: int = GPU_NODES, gpus: int = GPUS_PER_NODE) -> str:
+def fake_gpu_nodes(count: int, gpus: int, pods: int) -> str:
     """Nodes that kwok keeps Ready, each advertising ``gpus`` nvidia.com/gpu as an H100-80GB node."""
-    resources = {"cpu": "96", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": str(gpus)}
+    resources = {"cpu": "96", "memory": "1Ti", "pods": str(pods), "nvidia.com/gpu": str(gpus)}
     return yaml.safe_dump_all([{
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": f"gpu-node-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
@@ -354,9 +378,9 @@ def fake_gpu_nodes(count: int = GPU_NODES, gpus: int = GPUS_PER_NODE) -> str:
 
 
 @contextlib.contextmanager
-def running(folder: Path) -> Iterator[Cluster]:
-    """A control plane for the duration of a ``with`` block."""
-    cluster = Cluster(folder)
+def running(folder: Path, **sizes: int) -> Iterator[Cluster]:
+    """A control plane for the duration of a ``with`` block (``sizes``: nodes, gpus_per_node, pods_per_node)."""
+    cluster = Cluster(folder, **sizes)
     try:
         yield cluster.start()
     finally:

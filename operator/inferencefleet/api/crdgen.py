@@ -143,11 +143,10 @@ def _is_duration(schema: Any) -> bool:
 
 
 def _wire_default(value: Any) -> Any:
-    """A default as it appears on the wire; a model equal to its own defaults is ``{}`` (filled in below)."""
+    """A default as it appears on the wire, nested defaults included: the API server checks an object's
+    default against its CEL rules as written, without defaulting it further."""
     if isinstance(value, BaseModel):
-        return (
-            {} if value == type(value)() else value.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(value, list):
         return [_wire_default(v) for v in value]
     if isinstance(value, dict):

@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     api = load_api_client()  # no credentials: one clear line now, not a retried traceback later
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL)
+    for chatty in ("httpx", "leaderelection"):  # a line per query / per lease retry: kept for --verbose
+        logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         observability.serve(args.metrics_port, args.metrics_address)
     except OSError as error:

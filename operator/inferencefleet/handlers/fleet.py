@@ -116,9 +116,8 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
         runtime.state = FleetState({**runtime.state.pools, **restored})
     if children is not None:
         specs = {name: quota for name, (quota, _) in quotas.items()}
-        for key, (_, body) in pools.items():
-            if not paused(body):
-                await _isolated(runtime, body, _repair(runtime, key, body, specs, workloads.get(key), children), stamp)
+        await _bounded([_isolated(runtime, body, _repair(runtime, key, body, specs, workloads.get(key), children),
+                                  stamp) for key, (_, body) in pools.items() if not paused(body)])
     live = {k: _of_kind(newest(workloads.get(k), runtime.applied.get(k)), pool) for k, (pool, _) in pools.items()}
     observed = {k: observation(live[k], runtime.state.memory(k), now) for k in pools}
     signals = await snapshot(runtime, pools, now)
@@ -137,12 +136,27 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
                 quota, runtime.status_of(ref, quota_body), result, stamp), QUOTA_STATUS_FIELDS))
         if quota is not None:
             _tier_metrics(quota, result.tiers)
-        for decision in result.decisions:
-            pool, body = pools[decision.key]
-            await _isolated(runtime, body, act(runtime, pool, body, quota, decision, observed[decision.key],
-                                               live[decision.key], signals.for_pool(*decision.key),
-                                               state.memory(decision.key), now), stamp)
+        steps = [_isolated(runtime, body, act(runtime, pool, body, quota, decision, observed[decision.key],
+                                              live[decision.key], signals.for_pool(*decision.key),
+                                              state.memory(decision.key), now), stamp)
+                 for decision in result.decisions for pool, body in [pools[decision.key]]]
+        await _bounded(steps)
     runtime.state = state
+
+
+API_CONCURRENCY = 16
+"""Pools acted on at once: their API calls overlap, and a slow call delays only its own pool."""
+
+
+async def _bounded(steps: list[Any], limit: int = API_CONCURRENCY) -> None:
+    """Await every step, at most ``limit`` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(step: Any) -> None:
+        async with gate:
+            await step
+
+    await asyncio.gather(*(one(step) for step in steps))
 
 
 async def _repair(runtime: Runtime, key: PoolKey, body: dict[str, Any], quotas: Mapping[str, FleetQuota],

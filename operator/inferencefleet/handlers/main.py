@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from ..api.v1alpha1 import API_VERSION
-from ..kube.client import Kube, KubeError, load_api_client
+from ..kube.client import API_THREADS, Kube, KubeError, load_api_client
 from ..settings import OperatorSettings
 from ..signals.prometheus import PrometheusSource
 from . import fleet, spec
@@ -52,6 +53,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
                                   namespace=config.namespace, window=config.signals_window,
                                   stale_after=config.stale_after)
         await source.__aenter__()
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube"))
     runtime = Runtime(config, Kube(load_api_client()), source)
     memo.runtime = runtime
     workloads = _Merged(indices["deployment_index"], indices["lws_index"])

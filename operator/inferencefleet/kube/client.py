@@ -25,6 +25,8 @@ from .resources import ObjectRef
 FIELD_MANAGER = "inferencefleet"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+API_THREADS = 16
+"""Worker threads (and pooled HTTP connections) for blocking API calls made from the event loop."""
 EVENT_NAMESPACE = "default"
 """Events about cluster-scoped objects (FleetQuota) go here."""
 
@@ -55,6 +57,7 @@ def load_api_client() -> client.ApiClient:
                 config_file=path.split(os.pathsep)[0], client_configuration=configuration)
     except (config.ConfigException, OSError) as error:
         raise UserError(f"Kubernetes credentials: {error} (set KUBECONFIG or run in a cluster)") from None
+    configuration.connection_pool_maxsize = API_THREADS
     return client.ApiClient(configuration)
 
 

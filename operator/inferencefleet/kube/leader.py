@@ -18,6 +18,8 @@ from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from ..errors import UserError
+
 LEASE_DURATION = 10
 """Seconds a standby waits after the last renewal before it takes over (failover well within 15 s)."""
 RENEW_DEADLINE = 8
@@ -49,7 +51,15 @@ class Leadership:
         return self.lock.identity
 
     def acquire(self) -> None:
-        """Block until this candidate holds the Lease."""
+        """Block until this candidate holds the Lease; UserError at once when RBAC forbids reading it."""
+        try:
+            self.lock.api_instance.read_namespaced_lease(self.lock.name, self.lock.namespace)
+        except client.ApiException as error:
+            if error.status in (401, 403):
+                raise UserError(f"leader election: cannot read the Lease {self.lock.namespace}/{self.lock.name}: "
+                                f"HTTP {error.status} {error.reason} (the operator needs get, create and update on "
+                                "coordination.k8s.io leases there: the chart's leader-election Role; or set "
+                                "--lease-namespace, or --no-leader-elect for a single replica)") from None
         logger.info("Waiting to lead (Lease %s/%s, identity %s)", self.lock.namespace, self.lock.name, self.holder)
         self.election.acquire()  # type: ignore[no-untyped-call]
         self.leading.set()

@@ -179,7 +179,7 @@ def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | 
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "INFERENCEFLEET_"))}
     environment.update({"KUBECONFIG": str(kubeconfig or plane.operator_kubeconfig),
                         "INFERENCEFLEET_TICK_INTERVAL": tick_interval, "INFERENCEFLEET_PROMETHEUS_TIMEOUT": "2s",
-                        "POD_NAMESPACE": RELEASE_NAMESPACE, "INFERENCEFLEET_METRICS_PORT": str(port),
+                        "POD_NAMESPACE": RELEASE_NAMESPACE, "PYTHONUNBUFFERED": "1", "INFERENCEFLEET_METRICS_PORT": str(port),
                         "INFERENCEFLEET_METRICS_ADDRESS": "127.0.0.1",
                         **({"PROMETHEUS_URL": prometheus_url} if prometheus_url else {}), **(env or {})})
     environment.pop("KUBERNETES_SERVICE_HOST", None)
@@ -189,6 +189,9 @@ def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | 
     operator = Operator(process, log, port)
     try:
         yield operator
+    except BaseException:
+        print(f"--- operator output (last 6000 characters of {log}) ---\n{operator.output[-6000:]}")
+        raise
     finally:
         process.terminate()
         try:

@@ -46,7 +46,8 @@ def test_pool_children_are_applied_server_side_owned_and_collected_by_the_garbag
             child = wait_for(lambda kind=kind: control_plane.kubectl(
                 "get", kind, "llama", "-n", namespace, "-o", "yaml", check=False).returncode == 0, f"the {kind}")
             assert child
-            body = control_plane.kubectl("get", kind, "llama", "-n", namespace, "-o", "json").stdout
+            body = control_plane.kubectl("get", kind, "llama", "-n", namespace, "-o", "json",
+                                         "--show-managed-fields").stdout
             assert '"manager": "inferencefleet"' in body and '"operation": "Apply"' in body
 
         # The real Deployment controller and scheduler make a pod; kwok runs it on a fake GPU node.
@@ -99,9 +100,10 @@ ITL_EDGES = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 TTFT_EDGES = (0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
 
 
-def busy_pool_history(namespace: str, pools: list[str], end: int) -> list[Point]:
-    """Ten minutes of heavy load on one replica of each pool: 40 req/s, 30 waiting, 250 running."""
-    times = list(range(end - 600, end + 1, STEP))
+def busy_pool_history(namespace: str, pools: list[str], now: int) -> list[Point]:
+    """Heavy load on one replica of each pool from ten minutes ago to ten minutes ahead (samples stay fresh
+    however slowly the test runs): 40 req/s, 30 waiting, 250 running."""
+    times = list(range(now - 600, now + 601, STEP))
     points: list[Point] = []
     for name in pools:
         lbl = {"namespace": namespace, "inferencefleet_io_pool": name, "pod": f"{name}-0", "model_name": "llama"}
@@ -141,8 +143,8 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
         create(api, pool("busy", namespace))
         create(api, pool("watched", namespace, mode="Shadow"))
         wait_for(lambda: has_condition(api, namespace, "busy", "MetricsAvailable", "True"), "MetricsAvailable=True")
-        scaled = wait_for(lambda: (d := deployment(api, namespace, "busy")) is not None and d.spec.replicas > 1 and d,
-                          "the Managed pool's Deployment to scale up")
+        scaled = wait_for(lambda: (d := deployment(api, namespace, "busy")) is not None and d.spec.replicas > 1
+                          and d, "the Managed pool's Deployment to scale up")
         status = wait_for(lambda: (s := get_pool(api, namespace, "busy")["status"]).get("decisions") and s, "decisions")
         up = [d for d in status["decisions"] if d["action"] == "ScaleUp"]
         assert up and up[-1]["applied"] is True and up[-1]["from"] == 1 and up[-1]["to"] == scaled.spec.replicas

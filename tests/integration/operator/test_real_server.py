@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from kubernetes import client
@@ -31,16 +33,9 @@ INVALID = sorted((ROOT / "policies/invalid").glob("*.yaml"))
 
 
 def _in_namespace(path: Path, namespace: str) -> str:
-    """The file's documents moved to ``namespace`` (cluster-scoped kinds untouched); text kept when unparsable."""
-    text = path.read_text()
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return text
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind") == "InferencePool" and isinstance(doc.get("metadata"), dict):
-            doc["metadata"]["namespace"] = namespace
-    return yaml.safe_dump_all(docs)
+    """The file's text with its InferencePools moved to ``namespace``, byte for byte otherwise (a duplicate key
+    must reach the server as written)."""
+    return re.sub(r"\bnamespace: serving\b", f"namespace: {namespace}", path.read_text())
 
 
 def test_crds_and_every_example_are_admitted_with_server_side_validation(
@@ -60,7 +55,25 @@ def _expectation(path: Path) -> str:
     return match[1]
 
 
-@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def _post_yaml(plane: ControlPlane, text: str, namespace: str) -> httpx.Response:
+    """POST the YAML as written (Content-Type application/yaml, fieldValidation=Strict): kubectl would turn it
+    into JSON first, and its YAML reader keeps the last of two duplicate keys without a word."""
+    pki = plane.cluster.dir / "pki"
+    url = f"{plane.cluster.server}/apis/inferencefleet.io/v1alpha1/namespaces/{namespace}/inferencepools"
+    tls = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    tls.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    return httpx.post(url, params={"fieldValidation": "Strict"}, content=text.encode(),
+                      headers={"Content-Type": "application/yaml"}, verify=tls)
+
+
+def test_a_duplicate_key_is_refused_by_the_api_server_when_it_receives_the_yaml(
+        control_plane: ControlPlane, namespace: str) -> None:
+    refused = _post_yaml(control_plane, _in_namespace(ROOT / "policies/invalid/duplicate-key.yaml", namespace),
+                         namespace)
+    assert refused.status_code == 400 and 'key "tier" already set' in refused.json()["message"], refused.text
+
+
+@pytest.mark.parametrize("path", [p for p in INVALID if p.name != "duplicate-key.yaml"], ids=lambda p: p.name)
 def test_every_invalid_example_is_refused_by_the_api_server_itself(
         control_plane: ControlPlane, namespace: str, path: Path) -> None:
     done = control_plane.kubectl("apply", "--server-side", "--validate=strict", "-f", "-",
@@ -124,7 +137,7 @@ def test_another_field_manager_conflicts_with_the_operators_fields(
     done = control_plane.kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-",
                                  input=yaml.safe_dump(change), check=False)
     assert done.returncode != 0
-    assert "conflict" in done.stderr.lower() and 'manager "inferencefleet"' in done.stderr, done.stderr
+    assert 'conflicts with "inferencefleet"' in done.stderr and "- .spec.replicas" in done.stderr, done.stderr
     assert deployment(api, namespace, "owned").spec.replicas == 1
 
 
@@ -138,12 +151,20 @@ def test_the_operator_without_a_chart_rule_fails_loudly_and_block_owner_deletion
     rules = [rule for rule in role["rules"] if "inferencepools/finalizers" not in rule.get("resources", [])]
     assert len(rules) == len(role["rules"]) - 1, "the chart grants inferencepools/finalizers in a rule of its own"
     restricted = f"restricted-{namespace}"
+    lease_role = json.loads(control_plane.kubectl("get", "role", "-n", RELEASE_NAMESPACE, "-l",
+                                                  "app.kubernetes.io/name=inferencefleet", "-o", "json").stdout)
+    lease_role = next(r["metadata"]["name"] for r in lease_role["items"]
+                      if any("leases" in rule.get("resources", []) for rule in r["rules"]))
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": restricted, "namespace": RELEASE_NAMESPACE}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": restricted},
          "rules": rules},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": restricted},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": restricted},
+         "subjects": [{"kind": "ServiceAccount", "name": restricted, "namespace": RELEASE_NAMESPACE}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": restricted, "namespace": RELEASE_NAMESPACE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": lease_role},
          "subjects": [{"kind": "ServiceAccount", "name": restricted, "namespace": RELEASE_NAMESPACE}]},
     ]))
     token = control_plane.kubectl("create", "token", restricted, "-n", RELEASE_NAMESPACE).stdout.strip()
@@ -162,4 +183,20 @@ def test_the_operator_without_a_chart_rule_fails_loudly_and_block_owner_deletion
         assert "blockOwnerDeletion" in operator.output
     finally:
         control_plane.kubectl("delete", "clusterrolebinding,clusterrole", restricted, check=False)
+        control_plane.kubectl("delete", "rolebinding", restricted, "-n", RELEASE_NAMESPACE, check=False)
     assert client.CoreV1Api(api).list_namespaced_pod(namespace).items == []
+
+
+def test_an_operator_that_may_not_read_its_lease_says_so_and_exits(
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    account = f"no-lease-{namespace}"
+    control_plane.kubectl("create", "serviceaccount", account, "-n", RELEASE_NAMESPACE)
+    token = control_plane.kubectl("create", "token", account, "-n", RELEASE_NAMESPACE).stdout.strip()
+    kubeconfig = tmp_path / "no-lease.kubeconfig"
+    kubeconfig.write_text(localcluster.kubeconfig(control_plane.cluster.server, control_plane.cluster.ca,
+                                                  {"token": token}))
+    with running_operator(control_plane, tmp_path, kubeconfig=kubeconfig, check_clean=False) as operator:
+        assert operator.process.wait(30) == 2
+    lines = operator.output.strip().splitlines()
+    assert lines[-1].startswith("inferencefleet run: error: leader election: cannot read the Lease"), lines[-3:]
+    assert "HTTP 403" in lines[-1] and "Traceback" not in operator.output

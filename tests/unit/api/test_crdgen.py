@@ -10,7 +10,7 @@ import yaml
 
 from inferencefleet.api import crdgen
 from inferencefleet.api.durations import parse_duration
-from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool, SloSpec
+from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool, PodSpec, SloSpec
 
 FORBIDDEN_KEYS = {"$ref", "$defs", "anyOf", "allOf", "oneOf", "title", "nullable", "const"}
 
@@ -125,7 +125,9 @@ def test_defaults_are_wire_values():
     for name, field in slo["properties"].items():
         assert parse_duration(field["default"]) == SloSpec.model_fields[name].default
     pod = crdgen.openapi_schema(InferencePool)["properties"]["spec"]["properties"]["pod"]
-    assert pod["default"] == {}
+    # An object's default carries its nested defaults: the API server checks it against CEL rules as written.
+    assert pod["default"] == PodSpec().model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert pod["default"]["cache"]["kind"] == PodSpec().cache.kind
     assert pod["properties"]["tolerations"]["default"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
