@@ -36,7 +36,7 @@ from ..signals.status import rfc3339
 from .children import drift
 from .runtime import Runtime, as_shadow, parse_pool, parse_quota, paused, pool_key, pool_ref, spec_accepted
 from .spec import POOL_STATUS_FIELDS, reconcile_spec
-from .status import ACTIONS, invalid_quota, not_reconciled, pool_status, quota_status, status_patch
+from .status import ACTIONS, invalid_quota, not_reconciled, pool_status, quota_status, resumed, status_patch
 from .workloads import Workload, newest, observation, render, workload_of
 
 QUOTA_STATUS_FIELDS = tuple(f.alias or name for name, f in FleetQuotaStatus.model_fields.items())
@@ -116,7 +116,7 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
         runtime.state = FleetState({**runtime.state.pools, **restored})
     if children is not None:
         specs = {name: quota for name, (quota, _) in quotas.items()}
-        await _bounded([_isolated(runtime, body, _repair(runtime, key, body, specs, workloads.get(key), children),
+        await _bounded([_isolated(runtime, body, _repair(runtime, key, body, specs, children),
                                   stamp) for key, (_, body) in pools.items() if not paused(body)])
     live = {k: _of_kind(newest(workloads.get(k), runtime.applied.get(k)), pool) for k, (pool, _) in pools.items()}
     observed = {k: observation(live[k], runtime.state.memory(k), now) for k in pools}
@@ -160,19 +160,21 @@ async def _bounded(steps: list[Any], limit: int = API_CONCURRENCY) -> None:
 
 
 async def _repair(runtime: Runtime, key: PoolKey, body: dict[str, Any], quotas: Mapping[str, FleetQuota],
-                  workload: Workload | None, children: Any) -> None:
-    """Re-apply a pool's children when they drifted from what was applied (deleted, hand-edited, left over)."""
-    applied = runtime.children.get(key)
-    if applied is None:  # not applied by this process yet: the spec handler's resume does it
-        return
+                  children: Any) -> None:
+    """Re-apply a pool's children when they drifted from what was applied (deleted, hand-edited, left over)
+    or the pool was just resumed (its spec may have changed while paused), back to the replicas last applied."""
     seen = children.get(key)
-    reasons = drift(applied, seen)
+    applied = runtime.children.get(key)
+    reasons = ["the pool was resumed"] if resumed(runtime.status_of(pool_ref(body), body)) else []
+    if applied is not None:  # else not applied by this process yet: the spec handler's resume does it
+        reasons += drift(applied, seen)
     if not reasons:
         return
     message = "; ".join(reasons)
-    logger.info("Repairing %s/%s: %s", *key, message)
-    await reconcile_spec(runtime, body, quotas, workload, seen)
-    await runtime.kube.post_event(pool_ref(body), "Normal", "Repaired", f"re-applied the pool's objects: {message}")
+    logger.info("Re-applying %s/%s: %s", *key, message)
+    await reconcile_spec(runtime, body, quotas, runtime.applied.get(key), seen)
+    reason = "Resumed" if reasons[0] == "the pool was resumed" else "Repaired"
+    await runtime.kube.post_event(pool_ref(body), "Normal", reason, f"re-applied the pool's objects: {message}")
 
 
 def _of_kind(workload: Workload | None, pool: InferencePool) -> Workload | None:

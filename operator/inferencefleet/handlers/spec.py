@@ -41,17 +41,17 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
         if pool is None:
             await _reject(runtime, ref, body, "InvalidSpec", problems, generation)
             return
-        if paused(body):
-            await runtime.write_status(ref, body, paused_spec(runtime.status_of(ref, body), generation,
-                                                              rfc3339(time.time())), POOL_STATUS_FIELDS)
-            logger.info("Paused (annotation %s): nothing applied", PAUSED_ANNOTATION)
-            return
         workload = newest(workload, runtime.applied.get(key))
         try:
             objects = render(pool, quotas.get(pool.spec.quotaRef), runtime.settings,
                              initial_replicas(pool, workload), workload.max_num_seqs if workload else None)
         except RenderError as error:
             await _reject(runtime, ref, body, "Infeasible", str(error), generation)
+            return
+        if paused(body):  # accepted, not applied: the tick applies it once the annotation goes
+            await runtime.write_status(ref, body, paused_spec(pool, runtime.status_of(ref, body),
+                                                              rfc3339(time.time())), POOL_STATUS_FIELDS)
+            logger.info("Paused (annotation %s): nothing applied", PAUSED_ANNOTATION)
             return
         applied = []
         versions: dict[ChildId, int] = {}

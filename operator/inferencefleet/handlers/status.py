@@ -105,10 +105,19 @@ def ready_verdict(exists: bool, ready: int, desired: int) -> ConditionVerdict:
     return ConditionVerdict(READY, "True", "ReplicasReady", f"{ready} of {desired} replicas ready")
 
 
-def paused_spec(status: dict[str, Any] | None, generation: int | None, now: str) -> dict[str, Any]:
-    """Status of a paused pool whose spec was not applied: Paused True, everything else kept."""
-    conditions = with_verdicts(conditions_of(status), [PAUSED_VERDICT], now, generation)
-    return {**(status or {}), "conditions": [c.to_wire() for c in conditions]}
+def paused_spec(pool: InferencePool, status: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """Status of a paused pool whose valid spec was not applied: SpecValid True for its generation (so the
+    tick keeps planning it in Shadow), Paused True, everything else kept."""
+    generation = pool.metadata.generation
+    verdicts = [ConditionVerdict(SPEC_VALID, "True", "Valid", "valid; not applied while the pool is paused"),
+                PAUSED_VERDICT]
+    conditions = with_verdicts(conditions_of(status), verdicts, now, generation)
+    return {**(status or {}), "observedGeneration": generation, "conditions": [c.to_wire() for c in conditions]}
+
+
+def resumed(status: dict[str, Any] | None) -> bool:
+    """True while the status still says Paused: the annotation went since the last write."""
+    return any(c.type == PAUSED and c.status == "True" for c in conditions_of(status))
 
 
 def not_reconciled(status: dict[str, Any] | None, reason: str, message: str, generation: int | None,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 from kubernetes import client
 
 from .conftest import (
@@ -64,10 +65,27 @@ def test_deleted_and_hand_edited_children_are_restored_and_a_replaced_workload_i
             lambda: not client.CoreV1Api(api).list_namespaced_pod(namespace).items, "the old pods collected")
 
 
-def test_one_broken_pool_status_never_stops_the_fleet_and_a_cleared_status_is_not_undone(
+def refuse_updates_of(plane: ControlPlane, namespace: str, name: str) -> None:
+    """A ValidatingAdmissionPolicy that makes the API server refuse every update of one Deployment."""
+    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": f"freeze-{namespace}"},
+         "spec": {"failurePolicy": "Fail",
+                  "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                          "operations": ["UPDATE"], "resources": ["deployments"]}]},
+                  "validations": [{"expression": f"object.metadata.name != '{name}'",
+                                   "message": f"deployment {name} is frozen by policy"}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": f"freeze-{namespace}"},
+         "spec": {"policyName": f"freeze-{namespace}", "validationActions": ["Deny"],
+                  "matchResources": {"namespaceSelector": {
+                      "matchLabels": {"kubernetes.io/metadata.name": namespace}}}}},
+    ]))
+
+
+def test_a_pool_the_api_server_refuses_is_reported_and_never_stops_the_fleet(
         control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
     api = control_plane.api()
-    objects = client.CustomObjectsApi(api)
     with running_operator(control_plane, tmp_path):
         create(api, example("quota.yaml"))
         for name in ("broken", "follower"):
@@ -75,12 +93,27 @@ def test_one_broken_pool_status_never_stops_the_fleet_and_a_cleared_status_is_no
             body["spec"]["replicas"] = {"min": 1, "max": 4, "count": 1}
             create(api, body)
         wait_for(lambda: has_condition(api, namespace, "broken", "Ready", "True"), "the pool Ready")
-        objects.patch_namespaced_custom_object_status(*POOLS, namespace, "inferencepools", "broken", {
-            "status": {"decisions": [{"action": "ScaleUp", "from": "many", "to": None, "reason": 7}]}})
-        control_plane.kubectl("scale", "ipool", "follower", "-n", namespace, "--replicas=2")
-        wait_for(lambda: deployment(api, namespace, "follower").spec.replicas == 2, "the other pool to follow /scale")
-        control_plane.kubectl("scale", "ipool", "broken", "-n", namespace, "--replicas=3")
-        wait_for(lambda: deployment(api, namespace, "broken").spec.replicas == 3, "the broken pool to follow too")
+        wait_for(lambda: has_condition(api, namespace, "follower", "Ready", "True"), "the other pool Ready")
+        refuse_updates_of(control_plane, namespace, "broken")
+        try:
+            wait_for(lambda: control_plane.kubectl("annotate", "deployment", "broken", "-n", namespace, "--overwrite",
+                                                   f"probe={time.monotonic()}", check=False).returncode != 0,
+                     "the policy to take effect")
+            control_plane.kubectl("scale", "ipool", "broken", "-n", namespace, "--replicas=3")
+            failed = wait_for(lambda: has_condition(api, namespace, "broken", "Reconciled", "False"),
+                              "Reconciled=False on the refused pool")
+            assert "frozen by policy" in failed["message"], failed
+            warning = wait_for(lambda: [e for e in events_of(api, namespace, "broken") if e.type == "Warning"],
+                               "a Warning Event on the refused pool")
+            assert "frozen by policy" in warning[0].message
+            control_plane.kubectl("scale", "ipool", "follower", "-n", namespace, "--replicas=2")
+            wait_for(lambda: deployment(api, namespace, "follower").spec.replicas == 2, "the other pool to follow")
+            assert deployment(api, namespace, "broken").spec.replicas == 1
+        finally:
+            control_plane.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy",
+                                  f"freeze-{namespace}", check=False)
+        wait_for(lambda: deployment(api, namespace, "broken").spec.replicas == 3, "the pool to recover")
+        wait_for(lambda: has_condition(api, namespace, "broken", "Reconciled", "True"), "Reconciled=True again")
 
         # Conditions cleared by hand through /status stay cleared until the operator has news (no stale cache).
         wait_for(lambda: get_pool(api, namespace, "follower")["status"].get("readyReplicas") == 2, "2 ready")
