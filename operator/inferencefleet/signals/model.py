@@ -35,10 +35,14 @@ ACCOUNTING_NAMES: tuple[str, ...] = ("gpu_power_watts", "gpu_utilization")
 pool's GPUs, utilisation 0..1 averaged over them. Their absence does not count as missing."""
 
 
+_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+"""A NaN or infinite value is never a sample (Sample.of turns them into missing ones)."""
+
+
 class Sample(BaseModel):
     """One signal value with the time it was observed, or the reason it is missing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     value: float | None = None
     at: float | None = None
@@ -68,7 +72,7 @@ class Sample(BaseModel):
 class PoolSignals(BaseModel):
     """All signals of one pool (namespace + name) at one tick."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     namespace: str
     pool: str
@@ -107,7 +111,7 @@ class PoolSignals(BaseModel):
 class SignalsSnapshot(BaseModel):
     """Signals of every pool at one tick: the JSON document of ``signals -o json`` / ``plan --signals``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     at: float
     """Unix time of the tick."""
