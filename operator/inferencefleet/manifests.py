@@ -23,6 +23,7 @@ from yaml.cyaml import CParser
 from yaml.resolver import Resolver
 
 from .api.defaulting import field_path, without_nulls
+from .api.durations import format_duration
 from .api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
 from .errors import InvalidInput, UserError, shortened, shown
 
@@ -242,10 +243,30 @@ def _message(item: Any) -> str:
     return str(item["msg"]).removeprefix("Value error, ")
 
 
+def _given(body: Any, loc: tuple[int | str, ...]) -> Any:
+    """The value at ``loc`` in the document as written (None when the path is not there)."""
+    for part in loc:
+        if isinstance(body, dict) and part in body or isinstance(body, list) and isinstance(part, int) \
+                and -len(body) <= part < len(body):
+            body = body[part]
+        else:
+            return None
+    return body
+
+
+def _as_written(item: Any, given: Any) -> Any:
+    """A bound error on a duration (checked in seconds) in the document's own terms: '1h', not 3600.0."""
+    bounds = ("greater_than", "greater_than_equal", "less_than_equal")
+    if item["type"] in bounds and isinstance(given, str) and isinstance(item.get("input"), float):
+        return {**item, "input": given, "ctx": {k: format_duration(v) for k, v in item.get("ctx", {}).items()}}
+    return item
+
+
 def pydantic_problems(document: Document, error: ValidationError) -> list[Problem]:
     """Problems from a pydantic error, with the field path taken from the message where a validator put it."""
     problems = []
     for item in error.errors(include_url=False):
+        item = _as_written(item, _given(document.body, item["loc"]))
         path, message = field_path(item["loc"]), _message(item)
         prefixed = _FIELD_PREFIX.match(message)
         if prefixed and item["type"] == "value_error":
