@@ -27,8 +27,12 @@ SIGNAL_NAMES: tuple[str, ...] = (
     "itl_p99",
     "e2e_p99",
     "ready_replicas",
+    "scraped_replicas",
 )
-"""Every scaling signal, in the order tables print them. Latencies are in seconds, rates per second."""
+"""Every scaling signal, in the order tables print them. Latencies are in seconds, rates per second.
+``ready_replicas`` counts the pool's scrape targets that answered (``up``); ``scraped_replicas`` the pods
+whose engine request gauges the last scrape holds, the pods the demand sums cover: fewer than the ready
+replicas is a partial scrape, and the planner holds (planner.signal_checks)."""
 
 ACCOUNTING_NAMES: tuple[str, ...] = ("gpu_power_watts", "gpu_utilization")
 """Optional DCGM signals for cost and power accounting, never for scaling: watts summed over the
@@ -90,6 +94,7 @@ class PoolSignals(BaseModel):
     itl_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     e2e_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     ready_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    scraped_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     gpu_power_watts: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     gpu_utilization: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
 
