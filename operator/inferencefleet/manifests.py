@@ -12,14 +12,13 @@ import re
 import sys
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.cyaml import CParser
 from yaml.resolver import Resolver
 
 from .api.defaulting import field_path, without_nulls
@@ -57,39 +56,40 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         self._open: set[str] = set()
         self._sizes: dict[int, int] = {}
 
-    def compose_document(self) -> yaml.Node:
+    def compose_document(self) -> yaml.Node | None:
         self._values = 0
         self._sizes.clear()
-        return super().compose_document()  # type: ignore[no-any-return]
+        return super().compose_document()
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> Any:
+        event: Any = self.peek_event()
+        mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open:
-                raise _Refused(None, None, f"recursive alias *{event.anchor}", event.start_mark)
+                raise _Refused(None, None, f"recursive alias *{event.anchor}", mark)
             node = super().compose_node(parent, index)
-            self._count(self._expanded(node), event.start_mark)
-            return node  # type: ignore[no-any-return]
-        self._count(1, event.start_mark)
+            self._count(self._expanded(node), mark)
+            return node
+        self._count(1, mark)
         if self._depth >= MAX_DEPTH:
-            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
         anchor = getattr(event, "anchor", None)
         self._depth += 1
         if anchor is not None:
             self._open.add(anchor)
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
             self._open.discard(anchor)
 
-    def _count(self, values: int, mark: yaml.Mark) -> None:
+    def _count(self, values: int, mark: Any) -> None:
         self._values += values
         if self._values > MAX_VALUES:
             raise _Refused(
                 None, None, f"the document expands to more than {MAX_VALUES} values (YAML aliases?)", mark)
 
-    def _expanded(self, node: yaml.Node) -> int:
+    def _expanded(self, node: Any) -> int:
         """Values in ``node`` with every alias under it expanded (memoized: shared nodes are counted once)."""
         size = self._sizes.get(id(node))
         if size is None:
@@ -104,7 +104,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         try:
-            return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+            return super().construct_yaml_int(node)
         except ValueError:
             raise _Refused(
                 None, None, f"integer of {len(node.value)} digits is too long to read "
@@ -123,7 +123,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         return super().construct_mapping(node, deep=deep)
 
 
-_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)  # type: ignore[type-var]
 
 
 def known_kind(body: Any) -> str | None:
@@ -194,7 +194,7 @@ def read_documents(path: str) -> list[Document]:
     text = read_text(path)
     source = "<stdin>" if path == "-" else path
     try:
-        bodies = list(yaml.load_all(text, Loader=_BoundedLoader))
+        bodies = list(yaml.load_all(text, Loader=_BoundedLoader))  # type: ignore[arg-type]
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:line {mark.line + 1}" if mark is not None else source
@@ -243,11 +243,11 @@ def _message(item: Any) -> str:
     return str(item["msg"]).removeprefix("Value error, ")
 
 
-def _given(body: Any, loc: tuple[int | str, ...]) -> Any:
+def _given(body: Any, loc: tuple[Any, ...]) -> Any:
     """The value at ``loc`` in the document as written (None when the path is not there)."""
     for part in loc:
-        if isinstance(body, dict) and part in body or isinstance(body, list) and isinstance(part, int) \
-                and -len(body) <= part < len(body):
+        if (isinstance(body, dict) and part in body) or (isinstance(body, list) and isinstance(part, int) \
+                and -len(body) <= part < len(body)):
             body = body[part]
         else:
             return None

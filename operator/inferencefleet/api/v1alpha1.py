@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, Field, model_validator
+from pydantic.config import JsonDict
 
 from .base import ApiModel, cel, with_rules
 from .conditions import Condition
@@ -51,7 +52,7 @@ def _keys(patterns: tuple[str, ...], what: str, allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _key_rule(patterns: tuple[str, ...], message: str) -> dict[str, list[dict[str, str]]]:
+def _key_rule(patterns: tuple[str, ...], message: str) -> JsonDict:
     """The same check as a CEL rule on the map, for the CRD."""
     matches = " && ".join(f"k.matches('{pattern}')" for pattern in patterns)
     return {"x-kubernetes-validations": [cel(f"self.all(k, {matches})", message)]}

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import InvalidInput, UserError, shown
 
@@ -128,7 +128,7 @@ MAX_REPLICAS = 2**31 - 1
 """Most replicas (and max-num-seqs) a workload can hold: an int32."""
 
 
-def _integer(value: Any) -> bool:
+def _integer(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
