@@ -99,6 +99,13 @@ class PoolMemory:
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None
     """When the planner last proposed a max-num-seqs rollout."""
+    tick_interval: Annotated[float, Field(gt=0)] | None = None
+    """The usual time between this pool's ticks: a longer or negative gap is a clock step (planner.clock)."""
+    ready_seen: tuple[tuple[float, Count], ...] = ()
+    """(time, ready replicas) of recent ticks, fewest first: replicas ready long enough to have been scraped
+    (planner.signal_checks)."""
+    quota_granted: Count | None = None
+    """Replicas the pool's FleetQuota last granted: held as its cap while that quota is missing or invalid."""
 
 
 _MEMORY = TypeAdapter(PoolMemory)
