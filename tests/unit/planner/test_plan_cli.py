@@ -171,3 +171,17 @@ def test_reads_the_document_signals_json_prints(tmp_path, capsys):
     assert main(["plan", "-f", POOLS[0], "--signals", str(path)]) == 0
     out = capsys.readouterr().out
     assert "forecast 30.0 req/s" in out and "SLOMet=Unknown (NoLatencySignals)" in out
+
+
+def test_a_partial_scrape_in_the_signals_holds_and_says_so(tmp_path, capsys):
+    doc = json.loads(Path(snapshot(tmp_path)).read_text())
+    doc["pools"][0]["scraped_replicas"] = {"value": 3, "at": 1000.0}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(doc))
+    observed = tmp_path / "observed.json"
+    observed.write_text(json.dumps({"pools": [{"namespace": "serving", "name": "llama3-8b-free", "replicas": 8}]}))
+    assert main(["plan", "-f", POOLS[0], "--signals", str(path), "--observed", str(observed), "-o", "json"]) == 0
+    [decision] = json.loads(capsys.readouterr().out)["decisions"]
+    assert decision["desired_replicas"] == 8
+    metrics = next(c for c in decision["conditions"] if c["type"] == "MetricsAvailable")
+    assert metrics["reason"] == "PartialScrape" and "only 3 of the 8 ready replicas were scraped" in metrics["message"]
