@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
+from yaml.reader import Reader
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from .api.defaulting import field_path, without_nulls
 from .api.durations import format_duration
@@ -41,13 +43,27 @@ class _Refused(yaml.MarkedYAMLError):
     """YAML that parses but goes beyond what is read (depth, size, recursion, integer length)."""
 
 
-class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
+class _PythonParser(Reader, Scanner, Parser):
+    """PyYAML's own parser, where its libyaml binding is not installed (five times slower)."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+_EventSource: Any = _PythonParser
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser as _EventSource
+
+
+class _BoundedLoader(Composer, _EventSource, SafeConstructor, Resolver):  # type: ignore[misc]
     """A safe loader (libyaml's parser, PyYAML's composer and safe constructor) that refuses a key given twice in one mapping (as ``kubectl --validate=strict`` does),
     recursive aliases, nesting deeper than MAX_DEPTH, documents that expand to more than MAX_VALUES values
     and integers too long to convert."""
 
     def __init__(self, stream: str) -> None:
-        CParser.__init__(self, stream)
+        _EventSource.__init__(self, stream)
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
@@ -123,7 +139,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         return super().construct_mapping(node, deep=deep)
 
 
-_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)  # type: ignore[type-var]
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def known_kind(body: Any) -> str | None:
@@ -194,7 +210,7 @@ def read_documents(path: str) -> list[Document]:
     text = read_text(path)
     source = "<stdin>" if path == "-" else path
     try:
-        bodies = list(yaml.load_all(text, Loader=_BoundedLoader))  # type: ignore[arg-type]
+        bodies = list(yaml.load_all(text, Loader=_BoundedLoader))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:line {mark.line + 1}" if mark is not None else source

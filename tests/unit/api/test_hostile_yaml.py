@@ -4,6 +4,8 @@ exit status (1 invalid, 2 unreadable), in bounded time and memory, never a trace
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,16 @@ def test_an_invalid_manifest_is_exit_1_in_every_command(tmp_path: Path, capsys: 
         assert main([*command, "-f", str(path)]) == 1
         captured = capsys.readouterr()
         assert "spec.replicas.min: must be at least 0, got -1" in captured.out + captured.err
+
+
+def test_the_same_bounds_hold_without_libyaml(tmp_path: Path) -> None:
+    """Where PyYAML has no libyaml binding, its own parser feeds the same bounded composer."""
+    for case in ("nested 500 deep", "recursive alias", "alias bomb"):
+        content, message = UNREADABLE[case]
+        path = tmp_path / "pool.yaml"
+        path.write_bytes(content)
+        script = ("import sys, yaml; yaml.__with_libyaml__ = False\n"
+                  "from inferencefleet.cli import main\n"
+                  "sys.exit(main(['validate', '-f', sys.argv[1]]))")
+        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=False)
+        assert done.returncode == 2 and message in done.stdout and "Traceback" not in done.stderr
