@@ -115,7 +115,8 @@ def tick(
         outcome = allocate(quota, [_request(p) for p in governed])
         grants, tiers, over_budget = outcome.grants, outcome.tiers, outcome.over_budget
     elif quota is not None:
-        grants = {p.key: held_grant(quota, p.wanted, p.memory.quota_granted, p.observation.replicas)
+        grants = {p.key: held_grant(quota, p.wanted, p.memory.quota_granted, p.observation.replicas,
+                                    fixed=p.pool.spec.autoscaling.mode not in CONTROLLED_MODES)
                   for p in plans if p.pool.spec.quotaRef == quota.name}
     decisions = [_decide(p, grants.get(p.key), quota, now) for p in plans]
     memories = dict(state.pools)

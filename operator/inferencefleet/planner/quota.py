@@ -70,9 +70,13 @@ class QuotaUnavailable:
     """What is wrong, e.g. 'not found' or 'invalid: spec.tiers[0].name: must not be empty'."""
 
 
-def held_grant(quota: QuotaUnavailable, wanted: int, last_granted: int | None, current: int) -> QuotaGrant:
+def held_grant(quota: QuotaUnavailable, wanted: int, last_granted: int | None, current: int,
+               fixed: bool = False) -> QuotaGrant:
     """The grant of a pool whose quota is unavailable: at most what the quota last granted it (without a
-    grant remembered, the replicas it has), never more."""
+    grant remembered, the replicas it has), never more; a ``fixed`` pool (External / Off) keeps its count."""
+    if fixed:
+        return QuotaGrant(wanted, None, False, f"FleetQuota {quota.name!r} is {quota.why}; the planner does "
+                          "not control this pool's replicas", held=True)
     cap = current if last_granted is None else last_granted
     granted = min(wanted, cap)
     source = "the replicas it has (no grant remembered)" if last_granted is None else "the last granted cap"

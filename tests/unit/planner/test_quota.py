@@ -240,3 +240,12 @@ def test_pools_of_another_quota_are_not_held(make_world, make_pool):
     world = make_world([make_pool(quotaRef="other")], quota=QuotaUnavailable("default", "not found"))
     decision = world.step({"p": 200.0}).decision(("ns", "p"))
     assert decision.desired_replicas > 1 and "quotaRef 'other' is not FleetQuota 'default'" in decision.quota_reason
+
+
+def test_pools_the_planner_does_not_control_keep_their_count_while_the_quota_is_unavailable(make_world, make_pool):
+    world = make_world([make_pool(replicas={"min": 1, "max": 20, "count": 5}, autoscaling={"mode": "External"})],
+                       quota=QuotaUnavailable("default", "not found"))
+    decision = world.step({"p": 200.0}).decision(("ns", "p"))
+    assert decision.desired_replicas == 5 and decision.quota_cap is None
+    assert decision.condition("QuotaLimited").status == "False"  # type: ignore[union-attr]
+    assert "the planner does not control this pool's replicas" in decision.quota_reason
