@@ -2,8 +2,8 @@
 
 Every problem is reported as ``FILE:DOC-INDEX: KIND/NAME: field.path: message``; malformed
 YAML and unknown kinds get one clear line too, never a traceback. Reading is bounded: at most
-MAX_INPUT_BYTES of UTF-8, MAX_DEPTH levels of nesting, MAX_VALUES values per document once YAML
-aliases are expanded (no alias bombs, no recursive aliases), and echoed values are cut short.
+MAX_INPUT_BYTES of UTF-8, MAX_DEPTH levels of nesting, MAX_VALUES values in all once YAML aliases are
+expanded (no alias bombs, no recursive aliases), and echoed values are cut short.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ MAX_INPUT_BYTES = 3 * 1024 * 1024
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists (an InferencePool is about 8 levels deep)."""
 MAX_VALUES = 100_000
-"""Most values (mapping, list and scalar nodes) in one document once its aliases are expanded."""
+"""Most values (mapping, list and scalar nodes) in one file once its aliases are expanded: about a thousand
+InferencePools, and a bound on the time every check after reading takes (a few seconds)."""
 
 
 class _Refused(yaml.MarkedYAMLError):
@@ -59,7 +60,7 @@ if yaml.__with_libyaml__:
 
 class _BoundedLoader(Composer, _EventSource, SafeConstructor, Resolver):  # type: ignore[misc]
     """A safe loader (libyaml's parser, PyYAML's composer and safe constructor) that refuses a key given twice in one mapping (as ``kubectl --validate=strict`` does),
-    recursive aliases, nesting deeper than MAX_DEPTH, documents that expand to more than MAX_VALUES values
+    recursive aliases, nesting deeper than MAX_DEPTH, files that expand to more than MAX_VALUES values
     and integers too long to convert."""
 
     def __init__(self, stream: str) -> None:
@@ -73,7 +74,6 @@ class _BoundedLoader(Composer, _EventSource, SafeConstructor, Resolver):  # type
         self._sizes: dict[int, int] = {}
 
     def compose_document(self) -> yaml.Node | None:
-        self._values = 0
         self._sizes.clear()
         return super().compose_document()
 
@@ -103,7 +103,7 @@ class _BoundedLoader(Composer, _EventSource, SafeConstructor, Resolver):  # type
         self._values += values
         if self._values > MAX_VALUES:
             raise _Refused(
-                None, None, f"the document expands to more than {MAX_VALUES} values (YAML aliases?)", mark)
+                None, None, f"the file expands to more than {MAX_VALUES} values (YAML aliases?)", mark)
 
     def _expanded(self, node: Any) -> int:
         """Values in ``node`` with every alias under it expanded (memoized: shared nodes are counted once)."""

@@ -30,7 +30,7 @@ UNREADABLE: dict[str, tuple[bytes, str]] = {
     "recursive alias": ((HEAD + "spec: &a {model: *a}\n").encode(), "refused YAML: recursive alias *a"),
     "integer of 5000 digits": ((HEAD + "spec: {replicas: {min: " + "9" * 5000 + "}}\n").encode(),
                                "refused YAML: integer of 5000 digits is too long to read (at most 4300)"),
-    "alias bomb": (_bomb(7).encode(), f"refused YAML: the document expands to more than {MAX_VALUES} values"),
+    "alias bomb": (_bomb(7).encode(), f"refused YAML: the file expands to more than {MAX_VALUES} values"),
     "too large": (b"# " + b"x" * MAX_INPUT_BYTES + b"\n", "larger than 3 MiB"),
 }
 
@@ -50,6 +50,14 @@ def test_unreadable_yaml_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.C
     output = (captured.out + captured.err).strip()
     assert message in output
     assert "\n" not in output and len(output) < 300 and "Traceback" not in output
+
+
+def test_many_documents_count_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = HEAD + "spec: {engine: {extraArgs: [" + ", ".join(["a"] * 60_000) + "]}}\n"
+    path = tmp_path / "pools.yaml"
+    path.write_text("---\n".join([document] * 2))  # 60,000 values each: too many together
+    assert main(["validate", "-f", str(path)]) == 2
+    assert f"the file expands to more than {MAX_VALUES} values" in capsys.readouterr().out
 
 
 def test_standard_input_is_bounded_and_decoded_too(monkeypatch: pytest.MonkeyPatch,
