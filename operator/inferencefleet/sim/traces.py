@@ -192,6 +192,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
         for row in reader:
+            if reader.line_num > MAX_REQUESTS + 1:
+                raise InvalidInput(f"{path}: more than {MAX_REQUESTS} rows, the most requests a trace may hold")
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):

@@ -174,3 +174,11 @@ def test_rate_scaling_and_compression_are_bounded_too() -> None:
         compress(trace, 1e-300)
     with pytest.raises(UserError, match="--scale: must be > 0 and finite"):
         scale_rate(trace, float("inf"))
+
+
+def test_a_csv_longer_than_the_bound_is_refused_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("inferencefleet.sim.traces.MAX_REQUESTS", 10)
+    path = write(tmp_path, "long.csv", "time,input_tokens,output_tokens\n" + "1,2,3\n" * 11)
+    with pytest.raises(UserError, match=r"long\.csv: more than 10 rows, the most requests a trace may hold"):
+        load_trace(path, "csv")
+    assert len(load_trace(write(tmp_path, "ok.csv", "time,input_tokens,output_tokens\n" + "1,2,3\n" * 10)).requests) == 10
