@@ -25,13 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the process exit code (0 ok, 1 findings, 2 usage or input error)."""
+    """Entry point: returns the process exit code (0 ok, 1 invalid input, 2 unreadable input or usage error)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as error:
         print(f"inferencefleet {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `inferencefleet render ... | head`

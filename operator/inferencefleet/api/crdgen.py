@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from .base import cel
 from .durations import UNITS, format_duration
 from .v1alpha1 import GROUP, VERSION, FleetQuota, InferencePool
 
@@ -110,7 +111,8 @@ KINDS: tuple[Kind, ...] = (
 
 
 class _CrdJsonSchema(GenerateJsonSchema):
-    """pydantic's JSON schema with what a CRD needs: no titles, no nulls, every default, positive durations."""
+    """pydantic's JSON schema with what a CRD needs: no titles, no nulls, every default, positive durations
+    (a pattern) and bounded ones (a CEL rule: durations are strings in the CRD)."""
 
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
@@ -130,10 +132,14 @@ class _CrdJsonSchema(GenerateJsonSchema):
         result = super().generate_inner(schema)
         if _is_duration(schema):
             inner = schema["schema"]
-            if inner.get("gt") == 0:
-                result = {**result, "pattern": POSITIVE_DURATION_PATTERN}
-            elif set(inner) - {"type", "ge"} or inner.get("ge", 0) != 0:
+            if set(inner) - {"type", "gt", "ge", "le"} or inner.get("gt", 0) != 0 or inner.get("ge", 0) != 0:
                 raise ValueError(f"crdgen: unsupported bound on a duration field: {inner}")
+            if "gt" in inner:
+                result = {**result, "pattern": POSITIVE_DURATION_PATTERN}
+            if "le" in inner:
+                limit = format_duration(inner["le"])
+                rule = cel(f"duration(self) <= duration('{limit}')", f"must be at most {limit}")
+                result = {**result, "x-kubernetes-validations": [rule]}
         return result
 
 

@@ -8,9 +8,11 @@ and as CEL ``x-kubernetes-validations`` (enforced by the API server).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+from pydantic.config import JsonDict
 
 from .base import ApiModel, cel, with_rules
 from .conditions import Condition
@@ -23,8 +25,60 @@ API_VERSION: Final = "inferencefleet.io/v1alpha1"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-LabelMap = Annotated[dict[str, Annotated[str, Field(max_length=253)]], Field(max_length=64)]
 Percent = Annotated[float, Field(ge=0, le=1)]
+
+# Kubernetes' rules for map keys (k8s.io/apimachinery validation): '[.]' rather than a backslash, so the
+# patterns read the same in Python, RE2 and a CEL string literal.
+QUALIFIED_NAME = (r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                  r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+"""A label or annotation key: an optional DNS subdomain prefix and '/', then a name."""
+QUALIFIED_LENGTHS = r"^([^/]{1,253}/)?[^/]{1,63}$"
+"""A label or annotation key's lengths: a prefix of at most 253 characters, a name of at most 63."""
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+"""An environment variable name as the API server accepts it (letters, digits, '_', '-', '.'; no '=')."""
+
+
+def _keys(patterns: tuple[str, ...], what: str, allowed: str) -> AfterValidator:
+    """A validator refusing the first key of a map that does not match every one of ``patterns``."""
+    compiled = [re.compile(pattern) for pattern in patterns]
+
+    def check(value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not all(p.search(key) for p in compiled):
+                raise ValueError(f"key {key[:80]!r} is not {what}: {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _key_rule(patterns: tuple[str, ...], message: str) -> JsonDict:
+    """The same check as a CEL rule on the map, for the CRD."""
+    matches = " && ".join(f"k.matches('{pattern}')" for pattern in patterns)
+    return {"x-kubernetes-validations": [cel(f"self.all(k, {matches})", message)]}
+
+
+_LABEL_KEY_HELP = ("an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most "
+                   "63 characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+_QUALIFIED = (QUALIFIED_NAME, QUALIFIED_LENGTHS)
+LabelMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]],
+    Field(max_length=64, json_schema_extra=_key_rule(_QUALIFIED, f"keys must be label keys: {_LABEL_KEY_HELP}")),
+    _keys(_QUALIFIED, "a label key", _LABEL_KEY_HELP),
+]
+"""Labels (pod labels, node selectors): Kubernetes label keys and values."""
+AnnotationMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=253)]],
+    Field(max_length=64, json_schema_extra=_key_rule(_QUALIFIED, f"keys must be annotation keys: {_LABEL_KEY_HELP}")),
+    _keys(_QUALIFIED, "an annotation key", _LABEL_KEY_HELP),
+]
+_ENV_HELP = "letters, digits, '_', '-' and '.', not starting with a digit (no '=')"
+EnvMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=253)]],
+    Field(max_length=64, json_schema_extra=_key_rule((ENV_NAME,), f"keys must be environment variable names: {_ENV_HELP}")),
+    _keys((ENV_NAME,), "an environment variable name", _ENV_HELP),
+]
+"""Environment variables: names as the API server accepts them."""
 
 
 # ---------------------------------------------------------------- InferencePool spec
@@ -95,7 +149,7 @@ class EngineSpec(ApiModel):
     """KV-cache element type: 'auto' (model dtype) or 'fp8' (twice the tokens per GB)."""
     port: int = Field(default=8000, ge=1, le=65535)
     """Container port of the OpenAI-compatible API (and metrics)."""
-    env: LabelMap = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     """Extra environment variables for the engine container."""
 
 
@@ -198,17 +252,17 @@ class ReplicasSpec(ApiModel):
 class SloSpec(ApiModel):
     """p99 latency objectives the autoscaler and batching policy size against."""
 
-    ttftP99: Duration = Field(default=1.0, gt=0)
-    """p99 time to first token, e.g. '800ms'."""
-    itlP99: Duration = Field(default=0.06, gt=0)
-    """p99 inter-token latency, e.g. '60ms'."""
+    ttftP99: Duration = Field(default=1.0, gt=0, le=3600)
+    """p99 time to first token, e.g. '800ms' (at most 1h)."""
+    itlP99: Duration = Field(default=0.06, gt=0, le=3600)
+    """p99 inter-token latency, e.g. '60ms' (at most 1h)."""
 
 
 class ScaleToZeroSpec(ApiModel):
     """Remove every replica after a quiet period; wake on the first waiting request."""
 
-    idleAfter: Duration = Field(default=900.0, gt=0)
-    """How long without requests before scaling to zero, e.g. '15m'."""
+    idleAfter: Duration = Field(default=900.0, gt=0, le=7 * 86400)
+    """How long without requests before scaling to zero, e.g. '15m' (at most 168h, a week)."""
 
 
 class BehaviorSpec(ApiModel):
@@ -237,8 +291,8 @@ class AutoscalingSpec(ApiModel):
     """Managed: the operator scales. Shadow: decides and reports only. External: HPA/KEDA own /scale. Off: replicas.count."""
     slo: SloSpec = Field(default_factory=SloSpec)
     """Latency objectives."""
-    coldStart: Duration = Field(default=120.0, gt=0)
-    """Expected time for a new replica to become ready; the measured value wins once seen."""
+    coldStart: Duration = Field(default=120.0, gt=0, le=3600)
+    """Expected time for a new replica to become ready (at most 1h); the measured value wins once seen."""
     scaleToZero: ScaleToZeroSpec | None = None
     """Scale to zero after idle; requires replicas.min 0."""
     behavior: BehaviorSpec = Field(default_factory=BehaviorSpec)
@@ -361,7 +415,7 @@ class PodSpec(ApiModel):
     """Time in-flight streams get to finish on shutdown."""
     labels: LabelMap = Field(default_factory=dict)
     """Extra pod labels."""
-    annotations: LabelMap = Field(default_factory=dict)
+    annotations: AnnotationMap = Field(default_factory=dict)
     """Extra pod annotations."""
 
 

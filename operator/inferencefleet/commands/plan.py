@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from ..errors import UserError
+from ..errors import InvalidInput, UserError, shown
 
 EPILOG = """\
 formats:
@@ -26,8 +27,9 @@ formats:
                  Without it every pool is taken to run its ready_replicas signal (else replicas.min),
                  all ready, with batching.maxNumSeqs.max.
   STATE.json     the planner's memory between ticks, as written by --state-out.
-exit status: 0 ok, 2 bad input (a file that cannot be read or parsed, or a pool governed by --quota
-whose tier or GPU type that FleetQuota does not list).
+exit status: 0 ok; 1 invalid input (a field of a file or a flag, NaN or Infinity included, or a pool
+governed by --quota whose tier or GPU type that FleetQuota does not list); 2 a file that cannot be read
+or parsed.
 """
 
 
@@ -55,28 +57,26 @@ def register(subparsers: Any) -> None:
 
 
 def _read(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"--{what} {path}: cannot read: {error.strerror or error}") from None
+    from ..manifests import read_text
+
+    return read_text(path, f"--{what}")
 
 
 def _signals(path: str) -> Any:
     from pydantic import ValidationError
 
+    from ..planner.types import parse_json
     from ..signals.model import SignalsSnapshot
 
     text = _read(path, "signals")
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--signals {path}: malformed JSON: {error.msg} at line {error.lineno}") from None
+    parse_json(text, f"--signals {path}")
     try:
         return SignalsSnapshot.model_validate_json(text)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise UserError(f"--signals {path}: {where}: {first['msg']} (expected `signals -o json` output)") from None
+        raise InvalidInput(f"--signals {path}: {where}: {first['msg']}, got {shown(first['input'])} "
+                           "(expected `signals -o json` output)") from None
 
 
 def _check_quota(pools: Sequence[Any], quota: Any, path: str) -> None:
@@ -90,41 +90,50 @@ def _check_quota(pools: Sequence[Any], quota: Any, path: str) -> None:
         and (problem := ungovernable(quota, pool.spec.tier, pool.spec.topology.gpu.type))
     ]
     if problems:
-        raise UserError(f"--quota {path}: {'; '.join(problems)}")
+        raise InvalidInput(f"--quota {path}: {'; '.join(problems)}")
 
 
 _OBSERVED_FIELDS = {"namespace", "name", "replicas", "readyReplicas", "maxNumSeqs", "startingSince"}
 
 
 def _observed(path: str) -> dict[tuple[str, str], Any]:
-    from ..planner.types import PoolObservation
+    from ..planner.types import PoolObservation, parse_json
 
-    try:
-        document = json.loads(_read(path, "observed"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"--observed {path}: malformed JSON: {error.msg} at line {error.lineno}") from None
+    document = parse_json(_read(path, "observed"), f"--observed {path}")
     if not isinstance(document, dict) or not isinstance(document.get("pools"), list):
-        raise UserError(f"--observed {path}: must be an object with a 'pools' list")
+        raise InvalidInput(f"--observed {path}: must be an object with a 'pools' list")
     found = {}
     for index, row in enumerate(document["pools"]):
         where = f"--observed {path}: pools[{index}]"
         if not isinstance(row, dict) or not {"name", "replicas"} <= row.keys():
-            raise UserError(f"{where}: needs at least 'name' and 'replicas'; allowed: {sorted(_OBSERVED_FIELDS)}")
+            raise InvalidInput(f"{where}: needs at least 'name' and 'replicas'; allowed: {sorted(_OBSERVED_FIELDS)}")
         unknown = set(row) - _OBSERVED_FIELDS
         if unknown:
-            raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(_OBSERVED_FIELDS)}")
+            raise InvalidInput(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(_OBSERVED_FIELDS)}")
         replicas, ready = row["replicas"], row.get("readyReplicas", row["replicas"])
         seqs, starting = row.get("maxNumSeqs"), row.get("startingSince", [])
-        if not (isinstance(replicas, int) and isinstance(ready, int) and 0 <= ready <= replicas):
-            raise UserError(f"{where}: replicas and readyReplicas must be integers with 0 <= readyReplicas "
-                            f"<= replicas (got {replicas!r}, {ready!r})")
-        if seqs is not None and not (isinstance(seqs, int) and seqs >= 1):
-            raise UserError(f"{where}: maxNumSeqs must be a positive integer (got {seqs!r})")
-        if not (isinstance(starting, list) and all(isinstance(t, int | float) for t in starting)):
-            raise UserError(f"{where}: startingSince must be a list of Unix times (got {starting!r})")
+        if not (_integer(replicas) and _integer(ready) and 0 <= ready <= replicas <= MAX_REPLICAS):
+            raise InvalidInput(f"{where}: replicas and readyReplicas must be integers with 0 <= readyReplicas "
+                               f"<= replicas <= {MAX_REPLICAS} (got {shown(replicas)}, {shown(ready)})")
+        if seqs is not None and not (_integer(seqs) and 1 <= seqs <= MAX_REPLICAS):
+            raise InvalidInput(f"{where}: maxNumSeqs must be a positive integer (got {shown(seqs)})")
+        if not (isinstance(starting, list) and all(_finite(t) for t in starting)):
+            raise InvalidInput(f"{where}: startingSince must be a list of Unix times (got {shown(starting)})")
         key = (str(row.get("namespace", "default")), str(row["name"]))
         found[key] = PoolObservation(replicas, ready, seqs, tuple(float(t) for t in starting))
     return found
+
+
+MAX_REPLICAS = 2**31 - 1
+"""Most replicas (and max-num-seqs) a workload can hold: an int32."""
+
+
+def _integer(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _default_observation(pool: Any, snapshot: Any) -> Any:
@@ -142,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     from ..planner.controller import tick
     from ..planner.types import FleetState
 
+    if args.now is not None and not math.isfinite(args.now):
+        raise InvalidInput(f"--now: must be a finite Unix time in seconds, got {args.now}")
     pools = load_pools(args.filename)
     quota = load_quota(args.quota) if args.quota else None
     if quota is not None:

@@ -20,7 +20,8 @@ print every pool's signals; a missing signal is shown with the reason.
 
 -o json prints the SignalsSnapshot document: {"at": <unix time>, "pools": [{"namespace", "pool",
 "at", and per signal (request_rate, prompt_tokens_per_second, output_tokens_per_second, running,
-waiting, kv_cache_usage, ttft_p50, ttft_p99, itl_p50, itl_p99, e2e_p99, ready_replicas, and the
+waiting, kv_cache_usage, ttft_p50, ttft_p99, itl_p50, itl_p99, e2e_p99, ready_replicas, scraped_replicas
+(pods whose engine gauges the last scrape holds), and the
 optional DCGM accounting signals gpu_power_watts, gpu_utilization) an object {"value": float|null,
 "at": unix time|null, "missing": reason|null}}]}. Rates are per second, latencies in seconds,
 kv_cache_usage and gpu_utilization 0..1. This is the input format of `inferencefleet plan --signals`.

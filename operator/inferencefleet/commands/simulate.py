@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
+from ..errors import InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
 
     if not args.tick > 0:
-        raise UserError(f"--tick: must be > 0 seconds (got {args.tick})")
+        raise InvalidInput(f"--tick: must be > 0 seconds (got {args.tick})")
     pools = load_pools(args.filename)
     keys = [pool_key(p) for p in pools]
     if len(set(keys)) != len(keys):
-        raise UserError("-f: the same InferencePool (namespace/name) is given twice")
+        raise InvalidInput("-f: the same InferencePool (namespace/name) is given twice")
     quota = load_quota(args.quota) if args.quota else None
     may_be_envelope = args.trace_format in ("auto", "envelope")
     lengths = load_trace(args.lengths or bundled_trace_path()) if may_be_envelope else None
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None:
         trace = truncate(trace, args.duration)
     if not trace.requests:
-        raise UserError(f"--duration: no request arrives in the first {args.duration:g} seconds")
+        raise InvalidInput(f"--duration: no request arrives in the first {args.duration:g} seconds")
     policies = POLICIES if args.policy == "all" else (args.policy,)
 
     console = Console()
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             results = run_policies(pools, {k: trace for k in keys}, policies, quota=quota, tick=args.tick,
                                    progress=progress)
         except ValueError as error:
-            raise UserError(str(error)) from None
+            raise InvalidInput(str(error)) from None
     summary = summarize(results, trace=trace.name, slos=slos_of(pools))
     report = write_report(Path(args.out), results, summary)
     print_summary(console, summary, f"{trace.name}: {len(trace.requests)} requests, {trace.duration / 60:.1f} min")

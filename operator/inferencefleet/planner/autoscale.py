@@ -40,6 +40,8 @@ say nothing about the engine's speed (no corrections). Fewer are the prompts the
 of 25 with a few waiting now and then never shrank)."""
 BURST_HOLD_MAX = 5.0
 """Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
+REPLICAS_LIMIT = 2**31 - 1
+"""Most replicas a workload holds (an int32): the ideal count never goes beyond it."""
 
 
 Needs = tuple[tuple[float, int], ...]
@@ -106,10 +108,14 @@ def planned_rate(slo_rate: float, spec: InferencePoolSpec, headroom: float = 1.0
 
 
 def ideal_replicas(demand: float, replica_rate: float) -> int:
-    """Replicas needed to serve ``demand`` req/s at ``replica_rate`` each."""
+    """Replicas needed to serve ``demand`` req/s at ``replica_rate`` each, at most REPLICAS_LIMIT (a demand
+    no replica count serves, even an overflowing one, asks for the limit and so for replicas.max)."""
     if demand <= 0:
         return 0
-    return math.ceil(demand / replica_rate - 1e-9)
+    ratio = demand / replica_rate if replica_rate > 0 else math.inf
+    if not ratio < REPLICAS_LIMIT:
+        return REPLICAS_LIMIT
+    return math.ceil(ratio - 1e-9)
 
 
 def scale_down_delay(delay: float | None, burstiness: float, cold_start: float) -> float:

@@ -1,8 +1,9 @@
 """One planner tick: signals + observations + memory -> replicas, batch limits and quota caps.
 
 The same function drives the live operator and the simulator. Pure: no I/O, no clock (``now``).
-Per pool: measure (workload, cold start, online correction, demand forecast), choose
---max-num-seqs, size replicas against the SLOs; then the quota grants replicas over all pools;
+Per pool: check the signals (signal_checks) and the clock (clock), measure (workload, cold start,
+online correction, demand forecast), choose --max-num-seqs, size replicas against the SLOs; then the
+quota grants replicas over all pools (or, while it is unavailable, each pool keeps its last grant);
 then each pool gets its decision, reason and conditions, and its memory for the next tick.
 """
 
@@ -19,12 +20,22 @@ from ..errors import UserError
 from ..signals.buckets import VLLM_BUCKETS
 from ..signals.model import PoolSignals, Sample, SignalsSnapshot
 from . import headroom
-from .autoscale import ScaleInput, ScaleOutcome, backlogged, decide, ideal_replicas, planned_rate
+from .autoscale import (
+    REPLICAS_LIMIT,
+    ScaleInput,
+    ScaleOutcome,
+    backlogged,
+    decide,
+    ideal_replicas,
+    planned_rate,
+)
 from .batching import BatchingChoice, choose_max_num_seqs
 from .capacity import CapacityProfile, profile_for
+from .clock import rebased
 from .correction import corrected
 from .forecast import TREND_WARMUP_S, Envelope, Holt, arrival_rate, spike_bounded
-from .quota import QuotaGrant, QuotaRequest, allocate
+from .quota import QuotaGrant, QuotaRequest, QuotaUnavailable, allocate, held_grant
+from .signal_checks import SIGNAL_CEILING, in_range, partial_scrape, remember_ready
 from .slo import Correction, ReplicaModel, SloCapacity, TokenRates, Workload, slo_capacity
 from .types import (
     ConditionVerdict,
@@ -68,32 +79,45 @@ class _Plan:
     scale: ScaleOutcome
     wanted: int
     missing: str
+    """Why the demand signals are not usable ('' when they are): missing, stale, or a partial scrape."""
+    partial: bool
+    """``missing`` is a partial scrape."""
+    out_of_range: str
+    """Which signals were beyond any real value and clamped ('' when none)."""
     profile_note: str
     signals: PoolSignals
 
 
 def tick(
     pools: Sequence[InferencePool],
-    quota: FleetQuota | None,
+    quota: FleetQuota | QuotaUnavailable | None,
     signals: SignalsSnapshot,
     observed: Mapping[PoolKey, PoolObservation],
     state: FleetState,
     now: float,
 ) -> TickResult:
-    """Decide replicas, batch limits and quota caps for every pool; return them and the next state."""
+    """Decide replicas, batch limits and quota caps for every pool; return them and the next state.
+
+    ``quota`` is the FleetQuota the pools name, ``QuotaUnavailable`` when it is missing or invalid (each
+    pool it governs keeps the replicas it last granted as its cap), or None when no quota governs them.
+    """
     by_key = {s.key: s for s in signals.pools}
     plans = [
         _plan(pool, by_key.get(key) or signals.for_pool(*key), observed.get(key, PoolObservation(0, 0)),
               state.memory(key), now)
         for key, pool in sorted(((pool_key(p), p) for p in pools), key=lambda item: item[0])
     ]
-    governed = [p for p in plans if quota is not None and p.pool.spec.quotaRef == quota.metadata.name]
     grants: Mapping[PoolKey, QuotaGrant] = {}
     tiers: tuple[TierUsage, ...] = ()
     over_budget = None
-    if quota is not None:
+    if isinstance(quota, FleetQuota):
+        governed = [p for p in plans if p.pool.spec.quotaRef == quota.metadata.name]
         outcome = allocate(quota, [_request(p) for p in governed])
         grants, tiers, over_budget = outcome.grants, outcome.tiers, outcome.over_budget
+    elif quota is not None:
+        grants = {p.key: held_grant(quota, p.wanted, p.memory.quota_granted, p.observation.replicas,
+                                    fixed=p.pool.spec.autoscaling.mode not in CONTROLLED_MODES)
+                  for p in plans if p.pool.spec.quotaRef == quota.name}
     decisions = [_decide(p, grants.get(p.key), quota, now) for p in plans]
     memories = dict(state.pools)
     memories.update({d.key: m for d, m in decisions})
@@ -184,8 +208,12 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
           memory: PoolMemory, now: float) -> _Plan:
     spec = pool.spec
     key = pool_key(pool)
-    missing = _missing(signals, now)
-    measured_cold = _cold_start(pool, observation, memory, now)
+    memory, clock_stepped = rebased(memory, now)
+    signals, out_of_range = in_range(signals)
+    ready_seen = remember_ready(memory.ready_seen, now, max(observation.ready_replicas, 0))
+    partial = partial_scrape(signals.scraped_replicas, ready_seen, observation.ready_replicas)
+    missing = _missing(signals, now) or partial
+    measured_cold = memory.cold_start_s if clock_stepped else _cold_start(pool, observation, memory, now)
     cold_start = measured_cold or spec.autoscaling.coldStart
     profile, profile_note = _profile(pool)
     rate, waiting, running = (signals.request_rate.value, signals.waiting.value, signals.running.value)
@@ -267,9 +295,11 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         ready_replicas=observation.ready_replicas,
         waiting=waiting if not missing else memory.waiting,
         unsteady_at=unsteady_at,
+        ready_seen=ready_seen,
     )
     return _Plan(pool, key, observation, new_memory, cold_start, demand, bool(planned and planned.warming), capacity,
-                 replica_rate, batching, scale, wanted, missing, profile_note, signals)
+                 replica_rate, batching, scale, wanted, missing, bool(partial) and missing == partial, out_of_range,
+                 profile_note, signals)
 
 
 def _external_count(pool: InferencePool, observation: PoolObservation) -> int:
@@ -290,7 +320,7 @@ def _request(plan: _Plan) -> QuotaRequest:
     )
 
 
-def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | None,
+def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | QuotaUnavailable | None,
             now: float) -> tuple[PoolDecision, PoolMemory]:
     spec = plan.pool.spec
     mode = spec.autoscaling.mode
@@ -304,9 +334,11 @@ def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | None,
     records = [_scale_record(plan, desired, quota_reason)]
     if plan.batching.record is not None:
         records.append(plan.batching.record)
-    price = (quota.spec.price(spec.topology.gpu.type) if quota is not None else None) or 0.0
+    price = (quota.spec.price(spec.topology.gpu.type) if isinstance(quota, FleetQuota) else None) or 0.0
     gpus = desired * spec.topology.gpus
     memory = plan.memory
+    if grant is not None and controlled and not grant.held:
+        memory = replace(memory, quota_granted=grant.granted)
     if applied:
         memory = replace(
             memory,
@@ -337,16 +369,20 @@ def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | None,
     return decision, memory
 
 
-def _ungoverned(quota_ref: str, quota: FleetQuota | None) -> str:
+def _ungoverned(quota_ref: str, quota: FleetQuota | QuotaUnavailable | None) -> str:
     if quota is None:
         return "capped by nothing (no FleetQuota given)"
-    return f"capped by nothing (quotaRef {quota_ref!r} is not FleetQuota {quota.metadata.name!r})"
+    name = quota.metadata.name if isinstance(quota, FleetQuota) else quota.name
+    return f"capped by nothing (quotaRef {quota_ref!r} is not FleetQuota {name!r})"
 
 
 def _sizing(plan: _Plan) -> str:
     """'forecast 41.0 req/s over the 120s cold start needs 6 replicas at ITL p99 60ms (6.9 req/s per replica)'."""
     assert plan.demand is not None
     needed = ideal_replicas(plan.demand, plan.replica_rate)
+    if needed >= REPLICAS_LIMIT:
+        return (f"forecast {plan.demand:.4g} req/s is beyond any replica count "
+                f"({plan.replica_rate:.3g} req/s per replica): replicas.max {plan.pool.spec.replicas.max}")
     return (
         f"forecast {plan.demand:.1f} req/s"
         + (f" (no trend in the first {TREND_WARMUP_S:g}s of traffic)" if plan.trend_warming else "")
@@ -369,6 +405,9 @@ def _scale_record(plan: _Plan, desired: int, quota_reason: str) -> DecisionRecor
         reason = f"hold {now_text}: mode {spec.autoscaling.mode}, {owner} (desired {desired}){would}"
         return DecisionRecord("Hold", current, desired, reason)
     parts = [plan.scale.explanation] if plan.demand is None else [_sizing(plan), plan.scale.explanation]
+    if plan.out_of_range:
+        parts.insert(0, f"{plan.out_of_range}: clamped to {SIGNAL_CEILING:g}, beyond which the pool is sized at "
+                        f"replicas.max {spec.replicas.max}")
     if desired < plan.wanted and desired < spec.replicas.min:
         parts.append(f"below replicas.min {spec.replicas.min} because of the quota")
     parts.append(quota_reason)
@@ -382,18 +421,25 @@ def _scale_record(plan: _Plan, desired: int, quota_reason: str) -> DecisionRecor
 def _conditions(plan: _Plan, grant: QuotaGrant | None, quota_reason: str,
                 desired: int) -> tuple[ConditionVerdict, ...]:
     spec = plan.pool.spec
-    metrics = (
-        ConditionVerdict(METRICS_AVAILABLE, "True", "SignalsFresh", "request rate, waiting and running are fresh")
-        if not plan.missing
-        else ConditionVerdict(METRICS_AVAILABLE, "False", "SignalsMissing",
-                              f"{plan.missing}; holding replicas (never scaling down without signals)")
-    )
+    if plan.partial:
+        metrics = ConditionVerdict(METRICS_AVAILABLE, "False", "PartialScrape",
+                                   f"{plan.missing}; holding replicas (never scaling down on a partial scrape)")
+    elif plan.missing:
+        metrics = ConditionVerdict(METRICS_AVAILABLE, "False", "SignalsMissing",
+                                   f"{plan.missing}; holding replicas (never scaling down without signals)")
+    elif plan.out_of_range:
+        metrics = ConditionVerdict(METRICS_AVAILABLE, "False", "SignalOutOfRange",
+                                   f"{plan.out_of_range}; clamped to {SIGNAL_CEILING:g}")
+    else:
+        metrics = ConditionVerdict(METRICS_AVAILABLE, "True", "SignalsFresh",
+                                   "request rate, waiting and running are fresh")
     limited = grant is not None and grant.limited
-    quota_condition = ConditionVerdict(
-        QUOTA_LIMITED, "True" if limited else "False",
-        "TierBudgetExhausted" if limited else ("WithinBudget" if grant is not None else "NoQuota"),
-        f"tier {spec.tier}: {quota_reason}",
-    )
+    if grant is not None and grant.held:
+        quota_status = "QuotaUnavailable"
+    else:
+        quota_status = "TierBudgetExhausted" if limited else ("WithinBudget" if grant is not None else "NoQuota")
+    quota_condition = ConditionVerdict(QUOTA_LIMITED, "True" if limited else "False", quota_status,
+                                       f"tier {spec.tier}: {quota_reason}")
     starting = len(plan.observation.starting_since)
     current = plan.observation.replicas
     if desired != current:

@@ -11,6 +11,10 @@ Inside a tier the next replica goes to the pool with the smallest granted / want
 by namespace/name), so the result never depends on the order pools are listed. A lower tier can
 only ever take what higher tiers left or its own guaranteed share: under contention free gives
 back before standard, standard before premium.
+
+Fail closed: while the FleetQuota the pools name is missing or invalid (``QuotaUnavailable``), each pool
+keeps the replicas the quota last granted it as its cap (``held_grant``), and says so, until a valid
+quota returns: a deleted quota never lifts every cap.
 """
 
 from __future__ import annotations
@@ -53,6 +57,32 @@ class QuotaGrant:
     limited: bool
     """True when the pool got fewer replicas than it asked for."""
     reason: str
+    held: bool = False
+    """True when the cap is the last one granted, held while the quota is unavailable."""
+
+
+@dataclass(frozen=True)
+class QuotaUnavailable:
+    """The FleetQuota some pools name, when it cannot govern them: missing, or invalid."""
+
+    name: str
+    why: str
+    """What is wrong, e.g. 'not found' or 'invalid: spec.tiers[0].name: must not be empty'."""
+
+
+def held_grant(quota: QuotaUnavailable, wanted: int, last_granted: int | None, current: int,
+               fixed: bool = False) -> QuotaGrant:
+    """The grant of a pool whose quota is unavailable: at most what the quota last granted it (without a
+    grant remembered, the replicas it has), never more; a ``fixed`` pool (External / Off) keeps its count."""
+    if fixed:
+        return QuotaGrant(wanted, None, False, f"FleetQuota {quota.name!r} is {quota.why}; the planner does "
+                          "not control this pool's replicas", held=True)
+    cap = current if last_granted is None else last_granted
+    granted = min(wanted, cap)
+    source = "the replicas it has (no grant remembered)" if last_granted is None else "the last granted cap"
+    return QuotaGrant(granted, cap, granted < wanted,
+                      f"FleetQuota {quota.name!r} is {quota.why}: holding {source} of {cap} replicas until a valid "
+                      "quota returns", held=True)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+
+from ..api.defaulting import field_path
 from ..api.v1alpha1 import Decision, InferencePool, TierStatus
-from ..errors import UserError
+from ..errors import InvalidInput, UserError, shown
 from ..signals.model import PoolKey as PoolKey
+from . import correction, headroom
+
+Rate = Annotated[float, Field(ge=0)]
+"""A rate, level or count the planner only ever remembers as zero or more."""
+Count = Annotated[int, Field(ge=0)]
+Factor = Annotated[float, Field(ge=correction.LOW, le=correction.HIGH)]
 
 
 def pool_key(pool: InferencePool) -> PoolKey:
@@ -38,35 +47,36 @@ class PoolObservation:
     """Creation time of each replica that exists but is not ready yet."""
 
 
+@with_config(ConfigDict(allow_inf_nan=False))
 @dataclass(frozen=True)
 class PoolMemory:
-    """What the planner remembers about one pool between ticks."""
+    """What the planner remembers about one pool between ticks (the field types bound what --state may hold)."""
 
     updated_at: float | None = None
     """Time of the tick that wrote this memory."""
-    demand_level: float | None = None
+    demand_level: Rate | None = None
     """Holt-smoothed arrival rate (req/s)."""
     demand_trend: float = 0.0
     """Holt-smoothed slope of the arrival rate (req/s per s)."""
-    demand_trend_filled: float = 0.0
+    demand_trend_filled: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of the slope's EWMA filled by observations (forecast.Holt.filled)."""
-    demand_peak: float | None = None
+    demand_peak: Rate | None = None
     """Decaying peak of the planned demand (req/s), for burstiness."""
-    demand_mean: float | None = None
+    demand_mean: Rate | None = None
     """Long-run mean of the planned demand (req/s), for burstiness."""
-    step_correction: float = 1.0
+    step_correction: Factor = 1.0
     """Observed / predicted p99 inter-token latency, smoothed and bounded (multiplies step time)."""
-    prefill_correction: float = 1.0
+    prefill_correction: Factor = 1.0
     """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
-    prompt_tokens_rate: float | None = None
-    output_tokens_rate: float | None = None
-    completions_rate: float | None = None
+    prompt_tokens_rate: Rate | None = None
+    output_tokens_rate: Rate | None = None
+    completions_rate: Rate | None = None
     """Smoothed token and completion rates (slo.TokenRates): the mean request lengths, kept while the pool is idle."""
-    slo_headroom: float = 1.0
+    slo_headroom: Annotated[float, Field(ge=1, le=headroom.MAX)] = 1.0
     """Divides the planned rate per replica while observed p99s break the SLOs (planner.headroom)."""
     last_scale_up: float | None = None
     last_scale_down: float | None = None
-    needs: tuple[tuple[float, int], ...] = ()
+    needs: tuple[tuple[float, Count], ...] = ()
     """(time, replicas needed) of recent ticks, each needing more than the later ones (autoscale.Needs): the
     scale-down goes no lower than the most needed over its delay."""
     last_request_at: float | None = None
@@ -74,22 +84,42 @@ class PoolMemory:
     traffic_since: float | None = None
     """First tick of the pool's current run of ticks with requests (None while idle): the demand's slope is
     learned only TREND_WARMUP_S after it (forecast.py)."""
-    cold_start_s: float | None = None
+    cold_start_s: Annotated[float, Field(gt=0)] | None = None
     """Measured replica ready time (smoothed); wins over spec.autoscaling.coldStart once seen."""
     starting_since: tuple[float, ...] = ()
     """Start times of replicas that were starting at the last tick (to measure cold start)."""
-    ready_replicas: int | None = None
+    ready_replicas: Count | None = None
     """Ready replicas at the last tick."""
     unsteady_at: float | None = None
     """Last tick with a backlog (autoscale.backlogged), none ready, or a
     ready count other than the tick before's."""
-    waiting: float | None = None
+    waiting: Rate | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
-    max_num_seqs: int | None = None
+    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None
     """When the planner last proposed a max-num-seqs rollout."""
+    tick_interval: Annotated[float, Field(gt=0)] | None = None
+    """The usual time between this pool's ticks: a longer or negative gap is a clock step (planner.clock)."""
+    ready_seen: tuple[tuple[float, Count], ...] = ()
+    """(time, ready replicas) of recent ticks, fewest first: replicas ready long enough to have been scraped
+    (planner.signal_checks)."""
+    quota_granted: Count | None = None
+    """Replicas the pool's FleetQuota last granted: held as its cap while that quota is missing or invalid."""
 
+
+_MEMORY = TypeAdapter(PoolMemory)
+
+
+def parse_json(text: str, source: str) -> Any:
+    """The JSON document in ``text``; malformed, too deeply nested or with too long an integer: UserError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{source}: malformed JSON: {error.msg} at line {error.lineno}") from None
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
+        raise UserError(f"{source}: unreadable JSON: {reason}") from None
 
 RENAMED = {"queued_at": "unsteady_at"}
 """PoolMemory fields an earlier version wrote under another name: read under the new one."""
@@ -119,37 +149,32 @@ class FleetState:
 
     @classmethod
     def from_json(cls, text: str, source: str = "state") -> FleetState:
-        """Parse ``to_json`` output; a bad document raises UserError naming the field."""
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{source}: malformed JSON: {error.msg} at line {error.lineno}") from None
+        """Parse ``to_json`` output; malformed JSON raises UserError, a wrong field InvalidInput naming it."""
+        document = parse_json(text, source)
         if not isinstance(document, dict) or not isinstance(document.get("pools"), list):
-            raise UserError(f"{source}: must be an object with a 'pools' list (as written by --state-out)")
+            raise InvalidInput(f"{source}: must be an object with a 'pools' list (as written by --state-out)")
         pools: dict[PoolKey, PoolMemory] = {}
         for index, row in enumerate(document["pools"]):
             where = f"{source}: pools[{index}]"
             if not isinstance(row, dict) or not {"namespace", "name"} <= row.keys():
-                raise UserError(f"{where}: must be an object with 'namespace' and 'name'")
+                raise InvalidInput(f"{where}: must be an object with 'namespace' and 'name'")
             memory = {k: v for k, v in row.items() if k not in ("namespace", "name")}
             pools[(str(row["namespace"]), str(row["name"]))] = memory_from_fields(memory, where)
         return cls(pools)
 
 
 def memory_from_fields(row: Mapping[str, Any], where: str) -> PoolMemory:
-    """A PoolMemory from its fields (older names read under the new ones); UserError naming a bad field."""
+    """A PoolMemory from its fields (older names read under the new ones); InvalidInput naming a bad field."""
     known = {f.name for f in fields(PoolMemory)}
     row = {RENAMED.get(k, k): v for k, v in row.items() if k not in RETIRED}
     unknown = set(row) - known
     if unknown:
-        raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
-    values: dict[str, Any] = dict(row)
+        raise InvalidInput(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
     try:
-        values["starting_since"] = tuple(values.get("starting_since", ()))
-        values["needs"] = tuple(tuple(entry) for entry in values.get("needs", ()))
-        return PoolMemory(**values)
-    except TypeError as error:
-        raise UserError(f"{where}: {error}") from None
+        return _MEMORY.validate_json(json.dumps(dict(row)), strict=True)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InvalidInput(f"{where}.{field_path(first['loc'])}: {first['msg']}, got {shown(first['input'])}") from None
 
 
 MEMORY_VERSION = 1
@@ -170,7 +195,7 @@ def decode_memory(text: str | None) -> PoolMemory | None:
         if not isinstance(document, dict) or document.pop("v", None) != MEMORY_VERSION:
             return None
         return memory_from_fields(document, "status.plannerMemory")
-    except (ValueError, UserError):
+    except (ValueError, InvalidInput):
         return None
 
 

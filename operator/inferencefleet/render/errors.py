@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import UserError
+from ..errors import InvalidInput
 
 
-class RenderError(UserError):
+class RenderError(InvalidInput):
     """An infeasible or unsupported pool spec: names the field, the value and what is allowed."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -27,18 +27,26 @@ SIGNAL_NAMES: tuple[str, ...] = (
     "itl_p99",
     "e2e_p99",
     "ready_replicas",
+    "scraped_replicas",
 )
-"""Every scaling signal, in the order tables print them. Latencies are in seconds, rates per second."""
+"""Every scaling signal, in the order tables print them. Latencies are in seconds, rates per second.
+``ready_replicas`` counts the pool's scrape targets that answered (``up``); ``scraped_replicas`` the pods
+whose engine request gauges the last scrape holds, the pods the demand sums cover: fewer than the ready
+replicas is a partial scrape, and the planner holds (planner.signal_checks)."""
 
 ACCOUNTING_NAMES: tuple[str, ...] = ("gpu_power_watts", "gpu_utilization")
 """Optional DCGM signals for cost and power accounting, never for scaling: watts summed over the
 pool's GPUs, utilisation 0..1 averaged over them. Their absence does not count as missing."""
 
 
+_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+"""A NaN or infinite value is never a sample (Sample.of turns them into missing ones)."""
+
+
 class Sample(BaseModel):
     """One signal value with the time it was observed, or the reason it is missing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     value: float | None = None
     at: float | None = None
@@ -68,7 +76,7 @@ class Sample(BaseModel):
 class PoolSignals(BaseModel):
     """All signals of one pool (namespace + name) at one tick."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     namespace: str
     pool: str
@@ -86,6 +94,7 @@ class PoolSignals(BaseModel):
     itl_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     e2e_p99: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     ready_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
+    scraped_replicas: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     gpu_power_watts: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
     gpu_utilization: Sample = Field(default_factory=lambda: Sample.absent("not queried"))
 
@@ -107,7 +116,7 @@ class PoolSignals(BaseModel):
 class SignalsSnapshot(BaseModel):
     """Signals of every pool at one tick: the JSON document of ``signals -o json`` / ``plan --signals``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     at: float
     """Unix time of the tick."""

@@ -27,7 +27,7 @@ FRESHNESS = "freshness"
 
 Engine = Literal["vllm", "trtllm-serve", "triton"]
 ENGINES: tuple[Engine, ...] = ("vllm", "trtllm-serve", "triton")
-Kind = Literal["rate", "sum", "avg", "quantile", "targets"]
+Kind = Literal["rate", "sum", "avg", "quantile", "targets", "pods"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,8 @@ def _aggregate(signal: Signal, source: Source, namespace: str | None, window: st
         expr = f"sum by ({GROUP}) ({_series(source, '', namespace, window)})"
     elif signal.kind == "targets":
         expr = f"sum by ({GROUP}) (max by ({GROUP}, pod) ({_series(source, '', namespace, None)}))"
+    elif signal.kind == "pods":
+        expr = f"count by ({GROUP}) (max by ({GROUP}, pod) ({_series(source, '', namespace, None)}))"
     else:
         expr = f"{signal.kind} by ({GROUP}) ({_series(source, '', namespace, None)})"
     if source.scale != 1.0:
@@ -157,6 +159,11 @@ def signals(quantiles: tuple[float, float] = (0.5, 0.99)) -> tuple[Signal, ...]:
         Source("vllm", ("vllm:e2e_request_latency_seconds",)),
         Source("trtllm-serve", ("trtllm_e2e_request_latency_seconds",)),
     )
+    running = (
+        Source("vllm", ("vllm:num_requests_running",)),
+        Source("trtllm-serve", ("trtllm_num_requests_running",)),
+        Source("triton", ("nv_trt_llm_request_metrics",), matchers='request_type="active"'),
+    )
     return (
         Signal("request_rate", "rate", (
             Source("vllm", ("vllm:request_success_total",)),
@@ -171,11 +178,7 @@ def signals(quantiles: tuple[float, float] = (0.5, 0.99)) -> tuple[Signal, ...]:
             Source("vllm", ("vllm:generation_tokens_total",)),
             Source("trtllm-serve", ("trtllm_generation_tokens_total",)),
         ), unavailable={"triton": NO_TOKENS}),
-        Signal("running", "sum", (
-            Source("vllm", ("vllm:num_requests_running",)),
-            Source("trtllm-serve", ("trtllm_num_requests_running",)),
-            Source("triton", ("nv_trt_llm_request_metrics",), matchers='request_type="active"'),
-        )),
+        Signal("running", "sum", running),
         Signal("waiting", "sum", (
             Source("vllm", ("vllm:num_requests_waiting",)),
             Source("trtllm-serve", ("trtllm_num_requests_waiting",)),
@@ -192,6 +195,7 @@ def signals(quantiles: tuple[float, float] = (0.5, 0.99)) -> tuple[Signal, ...]:
         Signal("itl_p99", "quantile", itl, quantile=p99, unavailable={"triton": NO_ITL}),
         Signal("e2e_p99", "quantile", e2e, quantile=p99, unavailable={"triton": NO_E2E}),
         Signal("ready_replicas", "targets", (Source(None, ("up",)),)),
+        Signal("scraped_replicas", "pods", running),
         Signal("gpu_power_watts", "sum", (Source(None, ("DCGM_FI_DEV_POWER_USAGE",), by_pod=True),),
                no_series=NO_DCGM),
         Signal("gpu_utilization", "avg", (Source(None, ("DCGM_FI_DEV_GPU_UTIL",), scale=0.01, by_pod=True),),

@@ -320,6 +320,7 @@ class _Pool:
             waiting=float(sum(r.num_waiting for r in replicas) + len(self.pending)),
             kv_usage=sum(r.kv_usage for r in ready) / len(ready) if ready else None,
             ready=len(ready),
+            scraped=len(replicas),
         )
 
     def observation(self, now: float) -> PoolObservation:

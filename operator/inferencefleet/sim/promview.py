@@ -9,7 +9,8 @@ series that ended) and gauges. ``snapshot(at)`` answers the same signals as
   (what Prometheus' extrapolation gives for regularly spaced scrapes);
 - running, waiting: sums at the last scrape; kv_cache_usage: mean over ready replicas;
 - ttft/itl p50 and p99, e2e p99: ``histogram_quantile`` over the increase of each bucket;
-- ready_replicas: replicas scraped (``up``).
+- ready_replicas: replicas scraped (``up``); scraped_replicas: replicas whose gauges the scrape read
+  (ready or draining).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class PoolScrape:
     kv_usage: float | None
     """Mean over ready replicas; None when none is ready."""
     ready: int
+    scraped: int
+    """Replicas whose gauges this scrape read (ready or draining)."""
 
 
 class PromView:
@@ -100,6 +103,7 @@ class PromView:
             "running": Sample.of(last.running, last.at),
             "waiting": Sample.of(last.waiting, last.at),
             "ready_replicas": Sample.of(last.ready, last.at),
+            "scraped_replicas": Sample.of(last.scraped, last.at),
             "kv_cache_usage": (
                 Sample.of(last.kv_usage, last.at) if last.kv_usage is not None
                 else Sample.absent("no ready replica exports KV-cache usage")

@@ -11,8 +11,10 @@ Formats (``auto`` picks by extension and header):
 - ``envelope``: CSV ``window_start_s,rate_rps``; arrivals are Poisson at that rate within each
   window (the last window lasts as long as the one before it), lengths are drawn from a per-request
   trace; both seeded.
-Timestamps are shifted so the first request arrives at 0. Bad input raises UserError naming the
-file, line and column.
+Timestamps are shifted so the first request arrives at 0. A file that cannot be read (not UTF-8,
+malformed CSV) raises UserError, a bad value InvalidInput, naming the file, line and column. A trace
+holds at most MAX_REQUESTS requests over at most MAX_SPAN_S seconds, after rate scaling and envelope
+sampling too (an envelope of 1e8 req/s is refused before any request is drawn).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import InvalidInput, UserError, shown
 from .replica import Request
 
 FORMATS = ("auto", "csv", "jsonl", "envelope")
@@ -36,6 +38,12 @@ TIME_COLUMNS = ("timestamp", "arrival_time", "time")
 INPUT_COLUMNS = ("contexttokens", "input_length", "input_tokens", "prompt_tokens")
 OUTPUT_COLUMNS = ("generatedtokens", "output_length", "output_tokens", "completion_tokens")
 ENVELOPE_COLUMNS = ("window_start_s", "rate_rps")
+MAX_REQUESTS = 2_000_000
+"""Most requests a trace may hold or expand to (about 250 MB of requests; hours of a busy fleet)."""
+MAX_SPAN_S = 7 * 86400.0
+"""Longest a trace may last from its first to its last arrival: a week."""
+MAX_TOKENS = 10_000_000
+"""Most tokens one request may read or write (ten times the largest context window)."""
 BUNDLED_TRACE = "azure_llm_2023_conv_slice.csv"
 """14 minutes of the Azure 2023 conversation trace (CC-BY 4.0, see data/traces/ATTRIBUTION.md)."""
 
@@ -68,32 +76,53 @@ def load_trace(path: str | Path, fmt: str = "auto", *, lengths: Trace | None = N
     """Load a trace file; ``envelope`` needs ``lengths``, a per-request trace to draw lengths from."""
     path = Path(path)
     if fmt not in FORMATS:
-        raise UserError(f"--trace-format: {fmt!r} is not a trace format; allowed: {', '.join(FORMATS)}")
+        raise InvalidInput(f"--trace-format: {fmt!r} is not a trace format; allowed: {', '.join(FORMATS)}")
     if not path.is_file():
         raise UserError(f"{path}: trace file not found")
-    if fmt == "auto":
-        fmt = _detect(path)
-    if fmt == "jsonl":
-        requests = _read_jsonl(path)
-    elif fmt == "csv":
-        requests = _read_csv(path)
-    else:
-        if lengths is None or not lengths.requests:
-            raise UserError(f"{path}: an envelope trace needs a per-request trace to draw lengths from")
-        requests = _sample_envelope(_read_envelope(path), lengths, seed)
+    try:
+        if fmt == "auto":
+            fmt = _detect(path)
+        if fmt == "jsonl":
+            requests = _read_jsonl(path)
+        elif fmt == "csv":
+            requests = _read_csv(path)
+        else:
+            if lengths is None or not lengths.requests:
+                raise InvalidInput(f"{path}: an envelope trace needs a per-request trace to draw lengths from")
+            requests = _sample_envelope(path, _read_envelope(path), lengths, seed)
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
+    except csv.Error as error:
+        raise UserError(f"{path}: malformed CSV: {error}") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # a JSON line nested too deeply or with a 5000-digit integer
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
+        raise UserError(f"{path}: unreadable: {reason}") from None
     if not requests:
-        raise UserError(f"{path}: the trace has no requests")
-    return Trace(path.name, _rebase(requests))
+        raise InvalidInput(f"{path}: the trace has no requests")
+    return _bounded(Trace(path.name, _rebase(requests)), str(path))
+
+
+def _bounded(trace: Trace, source: str) -> Trace:
+    """``trace`` if it holds at most MAX_REQUESTS requests over at most MAX_SPAN_S seconds."""
+    if len(trace.requests) > MAX_REQUESTS:
+        raise InvalidInput(f"{source}: {len(trace.requests)} requests, more than the {MAX_REQUESTS} a trace may hold")
+    if trace.duration > MAX_SPAN_S:
+        raise InvalidInput(f"{source}: the requests span {trace.duration:.4g} s, more than the "
+                           f"{MAX_SPAN_S:g} s (a week) a trace may last")
+    return trace
 
 
 def compress(trace: Trace, factor: float) -> Trace:
     """Divide every arrival time by ``factor`` (> 1 replays faster: more requests per second)."""
-    if not factor > 0:
-        raise UserError(f"--compress: must be > 0 (got {factor})")
+    if not (factor > 0 and math.isfinite(factor)):
+        raise InvalidInput(f"--compress: must be > 0 and finite (got {factor})")
     requests = tuple(
         Request(r.id, r.arrival / factor, r.prompt_tokens, r.output_tokens) for r in trace.requests
     )
-    return Trace(trace.name if factor == 1 else f"{trace.name} compressed x{factor:g}", requests)
+    return _bounded(Trace(trace.name if factor == 1 else f"{trace.name} compressed x{factor:g}", requests),
+                    "--compress")
 
 
 def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
@@ -105,8 +134,12 @@ def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
     minute, so the minute's length mix is kept but one long prompt does not become a burst of
     identical long prompts.
     """
-    if not factor > 0:
-        raise UserError(f"--scale: must be > 0 (got {factor})")
+    if not (factor > 0 and math.isfinite(factor)):
+        raise InvalidInput(f"--scale: must be > 0 and finite (got {factor})")
+    if len(trace.requests) * factor > MAX_REQUESTS:
+        raise InvalidInput(f"--scale: x{factor:g} makes about {len(trace.requests) * factor:.3g} requests, more "
+                           f"than the {MAX_REQUESTS} a trace may hold; at most x{MAX_REQUESTS / len(trace.requests):.3g} "
+                           "for this trace (or shorten it with --duration)")
     rng = random.Random(seed)
     minutes: dict[int, list[Request]] = {}
     for r in trace.requests:
@@ -128,7 +161,7 @@ def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
 def truncate(trace: Trace, seconds: float) -> Trace:
     """The requests arriving in the first ``seconds``."""
     if not seconds > 0:
-        raise UserError(f"--duration: must be > 0 seconds (got {seconds})")
+        raise InvalidInput(f"--duration: must be > 0 seconds (got {seconds})")
     return Trace(trace.name, tuple(r for r in trace.requests if r.arrival < seconds))
 
 
@@ -159,10 +192,12 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
         for row in reader:
+            if reader.line_num > MAX_REQUESTS + 1:
+                raise InvalidInput(f"{path}: more than {MAX_REQUESTS} rows, the most requests a trace may hold")
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                raise UserError(
+                raise InvalidInput(
                     f"{path}:{reader.line_num}: has {len(row)} columns, the header has {len(header)}"
                 )
             yield reader.line_num, dict(zip(header, (c.strip() for c in row), strict=True))
@@ -172,7 +207,7 @@ def _column(path: Path, header: list[str], names: tuple[str, ...], what: str) ->
     """The header's spelling of the first of ``names`` it has (case-insensitive)."""
     found = next((h for n in names for h in header if h.lower() == n), None)
     if found is None:
-        raise UserError(
+        raise InvalidInput(
             f"{path}:1: no {what} column; the header has {', '.join(header) or 'nothing'}, "
             f"allowed names: {', '.join(names)} (any case)"
         )
@@ -208,14 +243,14 @@ def _read_jsonl(path: Path) -> list[Request]:
             except json.JSONDecodeError as error:
                 raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(record, dict):
-                raise UserError(f"{where}: expected a JSON object with timestamp, input_length, output_length")
+                raise InvalidInput(f"{where}: expected a JSON object with timestamp, input_length, output_length")
             for key in ("timestamp", "input_length", "output_length"):
                 if key not in record:
-                    raise UserError(f"{where}: field {key!r} is missing (required: timestamp in ms, "
+                    raise InvalidInput(f"{where}: field {key!r} is missing (required: timestamp in ms, "
                                     "input_length, output_length)")
             millis = record["timestamp"]
             if isinstance(millis, bool) or not isinstance(millis, int | float) or not math.isfinite(millis):
-                raise UserError(f"{where}: field 'timestamp': {millis!r} is not a number of milliseconds")
+                raise InvalidInput(f"{where}: field 'timestamp': {millis!r} is not a number of milliseconds")
             requests.append(Request(
                 line,
                 millis / 1000.0,
@@ -234,20 +269,32 @@ def _read_envelope(path: Path) -> list[tuple[float, float]]:
         start = _number(row[start_col], where, start_col)
         rate = _number(row[rate_col], where, rate_col)
         if rate < 0:
-            raise UserError(f"{where}: column 'rate_rps': {rate:g} is negative (allowed: >= 0 requests/s)")
+            raise InvalidInput(f"{where}: column 'rate_rps': {rate:g} is negative (allowed: >= 0 requests/s)")
         if windows and start <= windows[-1][0]:
-            raise UserError(f"{where}: column 'window_start_s': {start:g} does not increase "
+            raise InvalidInput(f"{where}: column 'window_start_s': {start:g} does not increase "
                             f"(previous window starts at {windows[-1][0]:g})")
         windows.append((start, rate))
     if len(windows) < 2:
-        raise UserError(f"{path}: an envelope needs at least 2 windows (window_start_s,rate_rps rows)")
+        raise InvalidInput(f"{path}: an envelope needs at least 2 windows (window_start_s,rate_rps rows)")
     return windows
 
 
-def _sample_envelope(windows: list[tuple[float, float]], lengths: Trace, seed: int) -> list[Request]:
-    """Poisson arrivals at each window's rate, lengths drawn from ``lengths``."""
+def _sample_envelope(path: Path, windows: list[tuple[float, float]], lengths: Trace, seed: int) -> list[Request]:
+    """Poisson arrivals at each window's rate, lengths drawn from ``lengths``; an envelope expecting more
+    than MAX_REQUESTS requests or lasting more than MAX_SPAN_S is refused before any is drawn."""
     rng = random.Random(seed)
     ends = [w[0] for w in windows[1:]] + [2 * windows[-1][0] - windows[-2][0]]
+    span = ends[-1] - windows[0][0]
+    if span > MAX_SPAN_S:
+        raise InvalidInput(f"{path}: the windows span {span:.4g} s, more than the {MAX_SPAN_S:g} s (a week) "
+                           "a trace may last")
+    expected = sum(rate * (end - start) for (start, rate), end in zip(windows, ends, strict=True))
+    if expected > MAX_REQUESTS:
+        busiest = max(windows, key=lambda w: w[1])
+        raise InvalidInput(
+            f"{path}: the envelope expands to about {expected:.3g} requests (rate_rps x window length), more "
+            f"than the {MAX_REQUESTS} a trace may hold; lower rate_rps (the highest is {busiest[1]:g} req/s "
+            f"from {busiest[0]:g} s) or shorten the windows")
     requests: list[Request] = []
     for (start, rate), end in zip(windows, ends, strict=True):
         t = start
@@ -267,12 +314,12 @@ def _seconds(text: str, where: str, column: str) -> float:
         try:
             return _parse_datetime(text).timestamp()
         except ValueError:
-            raise UserError(
-                f"{where}: column {column!r}: {text!r} is neither seconds nor a date-time "
+            raise InvalidInput(
+                f"{where}: column {column!r}: {shown(text)} is neither seconds nor a date-time "
                 "(allowed: 12.5 or 2023-11-16 18:15:46.6805900)"
             ) from None
     if not math.isfinite(value):
-        raise UserError(f"{where}: column {column!r}: {text!r} is not a finite number of seconds")
+        raise InvalidInput(f"{where}: column {column!r}: {shown(text)} is not a finite number of seconds")
     return value
 
 
@@ -290,9 +337,9 @@ def _number(text: str, where: str, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"{where}: column {column!r}: {text!r} is not a number") from None
+        raise InvalidInput(f"{where}: column {column!r}: {shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise UserError(f"{where}: column {column!r}: {text!r} is not finite")
+        raise InvalidInput(f"{where}: column {column!r}: {shown(text)} is not finite")
     return value
 
 
@@ -301,6 +348,8 @@ def _tokens(value: object, where: str, column: str) -> int:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer() or value < 0:
-        raise UserError(f"{where}: column {column!r}: {value!r} is not a token count (allowed: an integer >= 0)")
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or not float(value).is_integer() or not 0 <= value <= MAX_TOKENS):
+        raise InvalidInput(f"{where}: column {column!r}: {shown(value)} is not a token count "
+                           f"(allowed: an integer from 0 to {MAX_TOKENS})")
     return max(int(value), 1)

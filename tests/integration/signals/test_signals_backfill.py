@@ -176,6 +176,7 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
         "itl_p99": 0.025 + 0.025 * 0.99,
         "e2e_p99": 2.5 + 2.5 * 0.99,                   # all in (2.5, 5]
         "ready_replicas": 2,
+        "scraped_replicas": 2,
     })
     assert values(snapshot.for_pool("serving", "mixtral")) == pytest.approx({
         "request_rate": 0.3,
@@ -190,6 +191,7 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
         "itl_p99": 0.05 + 0.025 * 0.99,
         "e2e_p99": 5 + 5 * 0.99,                       # all in (5, 10]
         "ready_replicas": 1,                            # mixtral-1 is down
+        "scraped_replicas": 1,                          # and exports no gauges
     })
     assert values(snapshot.for_pool("batch", "llama-old")) == pytest.approx({
         "request_rate": 0.2,
@@ -204,6 +206,7 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
         "itl_p99": 0.01 + 0.015 * 0.99,
         "e2e_p99": 0.8 + 0.2 * 0.99,                   # all in (0.8, 1.0]
         "ready_replicas": 1,
+        "scraped_replicas": 1,
     })
     triton = snapshot.for_pool("serving", "triton-llm")
     assert values(triton) == pytest.approx({
@@ -219,6 +222,7 @@ async def test_every_signal_of_every_engine_matches_hand_computed_values(backfil
         "itl_p99": None,
         "e2e_p99": None,
         "ready_replicas": 1,
+        "scraped_replicas": 1,                          # request_type="active" only, once per pod
     })
     assert set(triton.missing()) == {"prompt_tokens_per_second", "output_tokens_per_second", "itl_p50",
                                      "itl_p99", "e2e_p99"}
@@ -250,7 +254,7 @@ async def test_values_older_than_the_staleness_bound_are_missing(backfilled: tup
     assert snapshot.pools, "gauges are still within Prometheus's 5 m lookback, so pools are seen"
     for pool in snapshot.pools:
         assert all("stale: last scrape 150s ago" in why for why in pool.missing().values())
-        assert len(pool.missing()) == 12
+        assert len(pool.missing()) == 13
 
 
 async def test_namespace_filter_and_hostile_namespace(backfilled: tuple[str, int]) -> None:

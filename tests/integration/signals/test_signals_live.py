@@ -101,7 +101,7 @@ async def test_live_vllm_exporter_with_escaped_names(live: str) -> None:
         "ttft_p50": 0.1 + 0.15 * 0.5, "ttft_p99": 0.1 + 0.15 * 0.99,       # 0.2 is in (0.1, 0.25]
         "itl_p50": 0.025 + 0.025 * 0.5, "itl_p99": 0.025 + 0.025 * 0.99,   # 0.03 is in (0.025, 0.05]
         "e2e_p99": 1.0 + 0.5 * 0.99,                                       # 1.2 is in (1.0, 1.5]
-        "ready_replicas": 1,
+        "ready_replicas": 1, "scraped_replicas": 1,
     })
     rate = chat.request_rate.value
     assert rate is not None and rate > 0

@@ -10,6 +10,7 @@ import pytest
 
 from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool
 from inferencefleet.planner.controller import tick
+from inferencefleet.planner.quota import QuotaUnavailable
 from inferencefleet.planner.types import FleetState, PoolDecision, PoolObservation, TickResult
 from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
 
@@ -73,7 +74,7 @@ class World:
     """Pools whose decisions are applied at every tick: new replicas are ready after ``ready_after`` s."""
 
     pools: list[InferencePool]
-    quota: FleetQuota | None = None
+    quota: FleetQuota | QuotaUnavailable | None = None
     ready_after: float = 0.0
     now: float = 10_000.0
     state: FleetState = field(default_factory=FleetState)

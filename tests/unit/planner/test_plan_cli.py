@@ -65,14 +65,47 @@ def _pool_with(tmp_path, *replacements):
     return str(path)
 
 
-BAD_INPUTS = {
+UNREADABLE = {
     "missing pool file": (lambda t: ["-f", "NOPE.yaml"], "NOPE.yaml: cannot read"),
     "missing quota file": (lambda t: ["--quota", "NOPE.yaml"], "NOPE.yaml: cannot read"),
     "missing signals file": (lambda t: ["--signals", "NOPE.json"], "--signals NOPE.json: cannot read"),
     "missing observed file": (lambda t: ["--observed", "NOPE.json"], "--observed NOPE.json: cannot read"),
     "malformed signals": (lambda t: ["--signals", _write(t, "{not json")], "malformed JSON: Expecting property name"),
-    "signals not an object": (lambda t: ["--signals", _write(t, "[1]")], ": document: Input should be an object"),
     "malformed state": (lambda t: ["--state", _write(t, "{not json")], "malformed JSON"),
+    "signals not UTF-8": (lambda t: ["--signals", _write(t, b'{"at": "\xff"}')], "not UTF-8 text (byte 0xff"),
+    "signals nested 100000 deep": (lambda t: ["--signals", _write(t, "[" * 100_000 + "]" * 100_000)],
+                                   "unreadable JSON: nested too deeply"),
+    "observed integer of 5000 digits": (
+        lambda t: ["--observed", _write(t, '{"pools": [{"name": "x", "replicas": ' + "9" * 5000 + "}]}")],
+        "unreadable JSON: Exceeds the limit (4300 digits)"),
+}
+"""Files that cannot be read or parsed: exit status 2."""
+
+INVALID = {
+    "signals not an object": (lambda t: ["--signals", _write(t, "[1]")], ": document: Input should be an object"),
+    "NaN in the signals": (
+        lambda t: ["--signals", _write(t, Path(snapshot(t)).read_text().replace("30.0", "NaN", 1))],
+        "pools.0.request_rate.value: Input should be a finite number, got nan"),
+    "Infinity in the signals": (
+        lambda t: ["--signals", _write(t, Path(snapshot(t)).read_text().replace('"at": 1000.0', '"at": -Infinity', 1))],
+        "at: Input should be a finite number, got -inf"),
+    "a state time that is text": (
+        lambda t: ["--state", _write(t, json.dumps({"pools": [{"namespace": "serving", "name": "x",
+                                                                "updated_at": "yesterday"}]}))],
+        "pools[0].updated_at: Input should be a valid number, got 'yesterday'"),
+    "a state list of the wrong shape": (
+        lambda t: ["--state", _write(t, json.dumps({"pools": [{"namespace": "serving", "name": "x",
+                                                                "needs": [[1.0, 2, 3]]}]}))],
+        "pools[0].needs[0]: Tuple should have at most 2 items"),
+    "a state headroom below 1": (
+        lambda t: ["--state", _write(t, json.dumps({"pools": [{"namespace": "serving", "name": "x",
+                                                                "slo_headroom": 0}]}))],
+        "pools[0].slo_headroom: Input should be greater than or equal to 1, got 0"),
+    "--now nan": (lambda t: ["--now", "nan"], "--now: must be a finite Unix time in seconds, got nan"),
+    "--now inf": (lambda t: ["--now", "inf"], "--now: must be a finite Unix time in seconds, got inf"),
+    "observed NaN start time": (
+        lambda t: ["--observed", _write(t, '{"pools": [{"name": "x", "replicas": 1, "startingSince": [NaN]}]}')],
+        "startingSince must be a list of Unix times (got [nan])"),
     "tier not in the quota": (
         lambda t: ["-f", _pool_with(t, ("tier: free", "tier: gold"))],
         "pool serving/llama3-8b-free: spec.tier: 'gold' is not a tier of FleetQuota 'default'; "
@@ -82,21 +115,23 @@ BAD_INPUTS = {
         "pool serving/llama3-8b-free: spec.topology.gpu.type: 'L4' has no price in FleetQuota 'default' "
         "gpuPrices; priced types: H100-80GB"),
 }
+"""Input that was read but is invalid: exit status 1."""
+BAD_INPUTS = {**{k: (*v, 2) for k, v in UNREADABLE.items()}, **{k: (*v, 1) for k, v in INVALID.items()}}
 
 
 def _write(tmp_path, text):
     path = tmp_path / "input.json"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return str(path)
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys, case):
-    extra, message = BAD_INPUTS[case]
+    extra, message, code = BAD_INPUTS[case]
     base = {"-f": POOLS[0], "--quota": f"{EXAMPLES}/quota.yaml", "--signals": snapshot(tmp_path)}
     given = extra(tmp_path)
     base.update(dict(zip(given[::2], given[1::2], strict=True)))
-    assert main(["plan", *(a for item in base.items() for a in item)]) == 2
+    assert main(["plan", *(a for item in base.items() for a in item)]) == code
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert err.startswith("inferencefleet plan: error:") and message in err and "\n" not in err
@@ -112,7 +147,7 @@ def test_a_pool_of_another_quota_is_not_checked_against_this_one(tmp_path, capsy
 def test_signals_that_are_not_a_snapshot_are_rejected(tmp_path, capsys):
     bad = tmp_path / "s.json"
     bad.write_text(json.dumps({"pools": []}))
-    assert main(["plan", "-f", POOLS[0], "--signals", str(bad)]) == 2
+    assert main(["plan", "-f", POOLS[0], "--signals", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "--signals" in err and "at: Field required" in err
 
@@ -120,7 +155,7 @@ def test_signals_that_are_not_a_snapshot_are_rejected(tmp_path, capsys):
 def test_observed_rows_are_validated(tmp_path, capsys):
     observed = tmp_path / "o.json"
     observed.write_text(json.dumps({"pools": [{"name": "x", "replicas": 1, "readyReplicas": 4}]}))
-    assert main(["plan", "-f", POOLS[0], "--signals", snapshot(tmp_path), "--observed", str(observed)]) == 2
+    assert main(["plan", "-f", POOLS[0], "--signals", snapshot(tmp_path), "--observed", str(observed)]) == 1
     assert "0 <= readyReplicas <= replicas" in capsys.readouterr().err
 
 
@@ -136,3 +171,17 @@ def test_reads_the_document_signals_json_prints(tmp_path, capsys):
     assert main(["plan", "-f", POOLS[0], "--signals", str(path)]) == 0
     out = capsys.readouterr().out
     assert "forecast 30.0 req/s" in out and "SLOMet=Unknown (NoLatencySignals)" in out
+
+
+def test_a_partial_scrape_in_the_signals_holds_and_says_so(tmp_path, capsys):
+    doc = json.loads(Path(snapshot(tmp_path)).read_text())
+    doc["pools"][0]["scraped_replicas"] = {"value": 3, "at": 1000.0}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(doc))
+    observed = tmp_path / "observed.json"
+    observed.write_text(json.dumps({"pools": [{"namespace": "serving", "name": "llama3-8b-free", "replicas": 8}]}))
+    assert main(["plan", "-f", POOLS[0], "--signals", str(path), "--observed", str(observed), "-o", "json"]) == 0
+    [decision] = json.loads(capsys.readouterr().out)["decisions"]
+    assert decision["desired_replicas"] == 8
+    metrics = next(c for c in decision["conditions"] if c["type"] == "MetricsAvailable")
+    assert metrics["reason"] == "PartialScrape" and "only 3 of the 8 ready replicas were scraped" in metrics["message"]

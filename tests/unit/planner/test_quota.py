@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from inferencefleet.planner.quota import QuotaRequest, allocate
+from inferencefleet.planner.quota import QuotaRequest, QuotaUnavailable, allocate
+from inferencefleet.planner.types import FleetState
 
 TIERS = [
     {"name": "premium", "priority": 100, "guaranteed": {"gpus": 8}, "limit": {"gpus": 24}},
@@ -189,3 +190,62 @@ def test_priority_decides_who_gives_back(make_quota, priority_order):
     top, middle, bottom = (out.grants[("ns", {"premium": "a", "standard": "b", "free": "c"}[t])].granted
                            for t in priority_order)
     assert (top, middle, bottom) == (4, 2, 0)
+
+
+def _capped_world(make_world, make_pool, make_quota):
+    """A free pool wanting 11 replicas held at 8 by its tier's 8-GPU limit."""
+    world = make_world([make_pool()], quota=make_quota(tiers=[{"name": "free", "priority": 10, "limit": {"gpus": 8}}]))
+    for _ in range(20):
+        world.step({"p": 200.0})
+    assert len(world.replicas[("ns", "p")]) == 8
+    return world
+
+
+@pytest.mark.parametrize("why", ["not found", "invalid: spec.tiers[0].name: must not be empty"])
+def test_an_unavailable_quota_keeps_the_last_granted_cap_and_says_why(make_world, make_pool, make_quota, why):
+    world = _capped_world(make_world, make_pool, make_quota)
+    world.quota = QuotaUnavailable("default", why)
+    for _ in range(10):
+        decision = world.step({"p": 200.0}).decision(("ns", "p"))
+    assert decision.desired_replicas == 8 and decision.quota_cap == 8
+    limited = decision.condition("QuotaLimited")
+    assert limited is not None and (limited.status, limited.reason) == ("True", "QuotaUnavailable")
+    assert f"FleetQuota 'default' is {why}: holding the last granted cap of 8 replicas" in limited.message
+    assert f"FleetQuota 'default' is {why}" in decision.records[0].reason
+    world.quota = make_quota()  # a valid quota without limits returns: the cap goes with it
+    assert world.step({"p": 200.0}).decision(("ns", "p")).desired_replicas == 11
+
+
+def test_an_unavailable_quota_still_lets_a_pool_scale_down(make_world, make_pool, make_quota):
+    world = _capped_world(make_world, make_pool, make_quota)
+    world.quota = QuotaUnavailable("default", "not found")
+    counts = [world.step({"p": 5.0}).decision(("ns", "p")).desired_replicas for _ in range(80)]
+    assert counts[-1] < 8
+
+
+def test_a_pool_never_granted_holds_what_it_has_while_the_quota_is_unavailable(make_world, make_pool):
+    world = make_world([make_pool(replicas={"min": 2, "max": 20})], quota=QuotaUnavailable("default", "not found"))
+    decision = world.step({"p": 200.0}).decision(("ns", "p"))
+    assert decision.desired_replicas == 2
+    assert "holding the replicas it has (no grant remembered) of 2 replicas" in decision.quota_reason
+
+
+def test_the_last_grant_survives_the_state_file(make_world, make_pool, make_quota):
+    world = _capped_world(make_world, make_pool, make_quota)
+    restored = FleetState.from_json(world.state.to_json())
+    assert restored.memory(("ns", "p")).quota_granted == 8
+
+
+def test_pools_of_another_quota_are_not_held(make_world, make_pool):
+    world = make_world([make_pool(quotaRef="other")], quota=QuotaUnavailable("default", "not found"))
+    decision = world.step({"p": 200.0}).decision(("ns", "p"))
+    assert decision.desired_replicas > 1 and "quotaRef 'other' is not FleetQuota 'default'" in decision.quota_reason
+
+
+def test_pools_the_planner_does_not_control_keep_their_count_while_the_quota_is_unavailable(make_world, make_pool):
+    world = make_world([make_pool(replicas={"min": 1, "max": 20, "count": 5}, autoscaling={"mode": "External"})],
+                       quota=QuotaUnavailable("default", "not found"))
+    decision = world.step({"p": 200.0}).decision(("ns", "p"))
+    assert decision.desired_replicas == 5 and decision.quota_cap is None
+    assert decision.condition("QuotaLimited").status == "False"  # type: ignore[union-attr]
+    assert "the planner does not control this pool's replicas" in decision.quota_reason

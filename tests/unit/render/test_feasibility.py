@@ -136,7 +136,7 @@ def test_cli_reports_one_line(
         "  tiers: [{name: premium, priority: 100}, {name: standard, priority: 50}]\n"
     )
     argv = ["render", "-f", write_pool(tmp_path, spec_yaml), *(str(quota) if f == "QUOTA" else f for f in flags)]
-    assert main(argv) == 2
+    assert main(argv) == 1, "an invalid pool is exit status 1"
     captured = capsys.readouterr()
     assert captured.out == ""
     error = captured.err.strip()

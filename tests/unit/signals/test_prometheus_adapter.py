@@ -32,7 +32,7 @@ async def test_one_request_per_signal_plus_freshness_whatever_the_pools() -> Non
 
     pools = [("ns", f"pool-{i}") for i in range(500)]
     snapshot = await source(handler).snapshot(pools, now=1.0)
-    assert len(seen) == 15 and set(seen) == {"/api/v1/query"}  # 12 signals, 2 DCGM, freshness
+    assert len(seen) == 16 and set(seen) == {"/api/v1/query"}  # 13 signals, 2 DCGM, freshness
     assert len(snapshot.pools) == 500
 
 

@@ -80,3 +80,13 @@ def test_triton_reasons() -> None:
     assert "token counters" in (by_name["output_tokens_per_second"].reason_unavailable("triton") or "")
     assert by_name["itl_p99"].reason_unavailable("sglang") == "sglang exports no metric for itl_p99"
 
+
+
+def test_scraped_replicas_counts_the_pods_holding_each_engines_request_gauge() -> None:
+    scraped = next(s for s in promql.signals() if s.name == "scraped_replicas")
+    text = promql.query(scraped)
+    assert text.count("count by (namespace, inferencefleet_io_pool) (max by (namespace, inferencefleet_io_pool, pod)") == 3
+    for gauge in ("vllm:num_requests_running", "vllm_num_requests_running", "trtllm_num_requests_running",
+                  'nv_trt_llm_request_metrics{inferencefleet_io_pool!="", request_type="active"}'):
+        assert gauge in text
+    assert scraped.reason_unavailable("triton") is None

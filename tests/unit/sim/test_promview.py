@@ -30,7 +30,7 @@ def reference_quantile(q: float, edges: tuple[float, ...], observations: list[fl
 
 
 def scrape(at: float, stats: ReplicaStats, running: float = 0, waiting: float = 0) -> dict:
-    return {KEY: PoolScrape(at, Counters.total(Counters(), [stats]), running, waiting, 0.5, 2)}
+    return {KEY: PoolScrape(at, Counters.total(Counters(), [stats]), running, waiting, 0.5, 2, 2)}
 
 
 def test_quantiles_over_the_window_match_a_direct_computation() -> None:
@@ -93,3 +93,10 @@ def test_rates_gauges_and_missing_signals() -> None:
     assert pool.ttft_p99.missing  # no TTFT observed in the window
     stale = view.snapshot(200.0).for_pool(*KEY)
     assert stale.request_rate.missing and stale.waiting.missing
+
+
+def test_the_replicas_a_scrape_read_are_a_signal_as_in_prometheus() -> None:
+    view = PromView(window=60)
+    view.scrape({KEY: PoolScrape(0.0, Counters(), 3.0, 0.0, 0.5, ready=2, scraped=3)})
+    pool = view.snapshot(0.0).for_pool(*KEY)
+    assert (pool.ready_replicas.value, pool.scraped_replicas.value) == (2, 3)

@@ -130,3 +130,55 @@ def test_bad_options_name_the_flag(tmp_path: Path) -> None:
             call()
     with pytest.raises(UserError, match="not found"):
         load_trace(tmp_path / "missing.csv")
+
+
+HOSTILE = {
+    "not UTF-8 CSV": ("a.csv", b"time,input_tokens,output_tokens\n1,\xff\xfe,3\n", "csv", 2,
+                      "a.csv: not UTF-8 text (byte 0xff)"),
+    "not UTF-8 JSONL": ("b.jsonl", b'{"timestamp": 1, "input_length": 2, "output_length": 3}\n\xff\n', "jsonl", 2,
+                        "b.jsonl: not UTF-8 text (byte 0xff)"),
+    "CSV field beyond the csv module's limit": (
+        "c.csv", b"time,input_tokens,output_tokens\n1," + b"7" * 200_000 + b",3\n", "csv", 2,
+        "c.csv: malformed CSV: field larger than field limit"),
+    "JSONL integer of 5000 digits": (
+        "d.jsonl", b'{"timestamp": 1, "input_length": ' + b"9" * 5000 + b', "output_length": 3}\n', "jsonl", 2,
+        "d.jsonl: unreadable: Exceeds the limit (4300 digits)"),
+    "token count that overflows": ("e.csv", b"time,input_tokens,output_tokens\n1,1e308,3\n", "csv", 1,
+                                   "e.csv:2: column 'input_tokens': 1e+308 is not a token count"),
+    "arrivals spread over 1e308 s": ("f.csv", b"time,input_tokens,output_tokens\n1,2,3\n1e308,2,3\n", "csv", 1,
+                                     "f.csv: the requests span 1e+308 s, more than the 604800 s (a week)"),
+    "envelope of 1e8 req/s": ("g.csv", b"window_start_s,rate_rps\n0,1e8\n60,1e8\n", "envelope", 1,
+                              "g.csv: the envelope expands to about 1.2e+10 requests (rate_rps x window length), "
+                              "more than the 2000000 a trace may hold; lower rate_rps (the highest is 1e+08 req/s"),
+    "envelope over 1e300 s": ("h.csv", b"window_start_s,rate_rps\n0,1\n1e300,1\n", "envelope", 1,
+                              "h.csv: the windows span 2e+300 s, more than the 604800 s (a week)"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_traces_are_refused_with_one_line(tmp_path: Path, case: str) -> None:
+    name, content, fmt, code, message = HOSTILE[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError) as error:
+        load_trace(path, fmt, lengths=load_trace(bundled_trace_path()))
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert error.value.exit_code == code
+
+
+def test_rate_scaling_and_compression_are_bounded_too() -> None:
+    trace = load_trace(bundled_trace_path())
+    with pytest.raises(UserError, match=r"--scale: x1e\+09 makes about .* requests, more than the 2000000"):
+        scale_rate(trace, 1e9)
+    with pytest.raises(UserError, match=r"--compress: the requests span .* more than the 604800 s"):
+        compress(trace, 1e-300)
+    with pytest.raises(UserError, match="--scale: must be > 0 and finite"):
+        scale_rate(trace, float("inf"))
+
+
+def test_a_csv_longer_than_the_bound_is_refused_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("inferencefleet.sim.traces.MAX_REQUESTS", 10)
+    path = write(tmp_path, "long.csv", "time,input_tokens,output_tokens\n" + "1,2,3\n" * 11)
+    with pytest.raises(UserError, match=r"long\.csv: more than 10 rows, the most requests a trace may hold"):
+        load_trace(path, "csv")
+    assert len(load_trace(write(tmp_path, "ok.csv", "time,input_tokens,output_tokens\n" + "1,2,3\n" * 10)).requests) == 10
