@@ -63,10 +63,13 @@ def test_missing_or_zero_signals_leave_cost_unset_with_reasons() -> None:
 
 
 def test_signals_status_fields() -> None:
-    status = signals_status(signals(request_rate=4.5, output_tokens_per_second=900, waiting=0, running=17,
-                                    kv_cache_usage=0.42, ttft_p99=0.81234, itl_p99=0.041))
-    assert status.to_wire() == {
-        "requestRate": 4.5, "outputTokensPerSecond": 900, "waiting": 0, "running": 17, "kvCacheUsage": 0.42,
-        "ttftP99": "812.3ms", "itlP99": "41ms", "at": "2025-05-01T12:00:00Z",
+    status = signals_status(signals(request_rate=4.53, output_tokens_per_second=917, waiting=0, running=17,
+                                    kv_cache_usage=0.424, ttft_p99=0.81234, itl_p99=0.0413))
+    assert status.to_wire() == {  # two significant digits: jitter below them costs no status write
+        "requestRate": 4.5, "outputTokensPerSecond": 920, "waiting": 0, "running": 17, "kvCacheUsage": 0.42,
+        "ttftP99": "810ms", "itlP99": "41ms", "at": "2025-05-01T12:00:00Z",
     }
+    jittered = signals_status(signals(request_rate=4.47, output_tokens_per_second=921, waiting=0, running=17,
+                                      kv_cache_usage=0.418, ttft_p99=0.8088, itl_p99=0.0409))
+    assert jittered == status
     assert signals_status(signals()).to_wire() == {"at": "2025-05-01T12:00:00Z"}
