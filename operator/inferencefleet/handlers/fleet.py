@@ -21,6 +21,7 @@ from .. import observability
 from ..api.v1alpha1 import FleetQuota, FleetQuotaStatus, InferencePool
 from ..kube.client import KubeError
 from ..planner.controller import tick
+from ..planner.quota import QuotaUnavailable
 from ..planner.types import (
     FleetState,
     PoolDecision,
@@ -100,11 +101,13 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
         if pool is not None and spec_accepted(runtime.status_of(pool_ref(body), body), pool.metadata.generation):
             pools[pool_key(body)] = (as_shadow(pool) if paused(body) else pool, body)
     quotas: dict[str, tuple[FleetQuota, dict[str, Any]]] = {}
+    invalid: dict[str, str] = {}
     for body in quota_bodies:
         quota, problems = parse_quota(body)
         if quota is not None:
             quotas[quota.metadata.name] = (quota, body)
             continue
+        invalid[str((body.get("metadata") or {}).get("name"))] = problems
         generation = (body.get("metadata") or {}).get("generation")
         ref = pool_ref(body)
         await _guarded(runtime.write_status(ref, body, invalid_quota(runtime.status_of(ref, body), problems,
@@ -128,7 +131,10 @@ async def fleet_tick(runtime: Runtime, pool_bodies: list[dict[str, Any]], quota_
         by_quota[pool.spec.quotaRef].append(pool)
     for name in sorted(set(by_quota) | set(quotas)):
         quota, quota_body = quotas.get(name, (None, None))
-        result = tick(by_quota.get(name, []), quota, signals, observed, state, now)
+        governing: FleetQuota | QuotaUnavailable | None = quota
+        if quota is None:  # fail closed: the pools keep the caps they were last granted
+            governing = QuotaUnavailable(name, f"invalid ({invalid[name]})" if name in invalid else "not found")
+        result = tick(by_quota.get(name, []), governing, signals, observed, state, now)
         state = result.state
         if quota is not None and quota_body is not None:
             ref = pool_ref(quota_body)

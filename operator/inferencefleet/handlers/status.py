@@ -215,7 +215,8 @@ def quota_status(quota: FleetQuota, status: dict[str, Any] | None, result: TickR
     """FleetQuota status: per-tier use, Ready, OverBudget."""
     generation = quota.metadata.generation
     verdicts = [
-        ConditionVerdict(READY, "True", "Valid", f"{len(quota.spec.tiers)} tiers accounted"),
+        ConditionVerdict(READY, "True", "Valid", f"{len(quota.spec.tiers)} tiers accounted"
+                         + (f"; {result.shortfall}" if result.shortfall else "")),
         ConditionVerdict(OVER_BUDGET, "True", "OverBudget", result.over_budget) if result.over_budget
         else ConditionVerdict(OVER_BUDGET, "False", "WithinBudget", "every tier is within its budget"),
     ]

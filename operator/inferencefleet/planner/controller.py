@@ -109,11 +109,11 @@ def tick(
     ]
     grants: Mapping[PoolKey, QuotaGrant] = {}
     tiers: tuple[TierUsage, ...] = ()
-    over_budget = None
+    over_budget = shortfall = None
     if isinstance(quota, FleetQuota):
         governed = [p for p in plans if p.pool.spec.quotaRef == quota.metadata.name]
         outcome = allocate(quota, [_request(p) for p in governed])
-        grants, tiers, over_budget = outcome.grants, outcome.tiers, outcome.over_budget
+        grants, tiers, over_budget, shortfall = outcome.grants, outcome.tiers, outcome.over_budget, outcome.shortfall
     elif quota is not None:
         grants = {p.key: held_grant(quota, p.wanted, p.memory.quota_granted, p.observation.replicas,
                                     fixed=p.pool.spec.autoscaling.mode not in CONTROLLED_MODES)
@@ -121,7 +121,7 @@ def tick(
     decisions = [_decide(p, grants.get(p.key), quota, now) for p in plans]
     memories = dict(state.pools)
     memories.update({d.key: m for d, m in decisions})
-    return TickResult(tuple(d for d, _ in decisions), tiers, FleetState(memories), over_budget)
+    return TickResult(tuple(d for d, _ in decisions), tiers, FleetState(memories), over_budget, shortfall)
 
 
 def _missing(signals: PoolSignals, now: float) -> str:
@@ -317,6 +317,8 @@ def _request(plan: _Plan) -> QuotaRequest:
         gpus_per_replica=topology.gpus,
         gpu_type=topology.gpu.type,
         fixed=plan.pool.spec.autoscaling.mode not in CONTROLLED_MODES,
+        floor=plan.observation.replicas if plan.missing else 0,
+        minimum=plan.pool.spec.replicas.min,
     )
 
 

@@ -3,7 +3,8 @@
 Replicas are granted one at a time (a replica costs its GPUs and their hourly price; multi-node
 groups are one replica), in three passes:
 0. pools the planner does not control (External / Off, or an unknown tier or unpriced GPU type)
-   are charged as they are: they run whatever the planner says;
+   are charged as they are: they run whatever the planner says; a pool whose signals are missing
+   is charged the replicas it has, which the quota never takes away (never scale down blind);
 1. guaranteed: tiers in priority order (highest first) get replicas while the tier stays within
    its guaranteed share and every limit;
 2. borrowing: tiers in priority order take what is left, up to the tier and fleet limits.
@@ -45,6 +46,11 @@ class QuotaRequest:
     gpu_type: str
     fixed: bool
     """True when the planner does not control the replicas (External / Off): charged as they are."""
+    floor: int = 0
+    """Replicas the quota never takes away (at most ``replicas``): those that exist while the pool's signals
+    are missing, since a pool is never scaled down without signals, quota or not."""
+    minimum: int = 0
+    """replicas.min: a budget that cannot grant it says so (``QuotaOutcome.shortfall``)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class QuotaOutcome:
     grants: Mapping[PoolKey, QuotaGrant]
     tiers: tuple[TierUsage, ...]
     over_budget: str | None
+    shortfall: str | None = None
+    """Which pools the budget leaves below their replicas.min, if any."""
 
 
 @dataclass
@@ -184,7 +192,9 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
             ledger.charge(tier.name, request.replicas * request.gpus_per_replica,
                           request.replicas * request.gpus_per_replica * price)
         else:
-            granted[request.key] = 0
+            floor = min(request.floor, request.replicas)
+            granted[request.key] = floor
+            ledger.charge(tier.name, floor * request.gpus_per_replica, floor * request.gpus_per_replica * price)
             by_tier[tier.name].append(request)
     over_budget = ledger.overrun()
     ordered = sorted(spec.tiers, key=lambda t: (-t.priority, t.name))
@@ -203,11 +213,18 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
             cap = None if math.isinf(room) else got + int(room)
             if got < request.replicas and not request.fixed:
                 why = reasons.get(request.key, "budget exhausted")
-                grants[request.key] = QuotaGrant(got, got, True, f"capped at {got} by {why}")
+                kept = " (the replicas it has are kept while its signals are missing)" \
+                    if got == min(request.floor, request.replicas) > 0 else ""
+                grants[request.key] = QuotaGrant(got, got, True, f"capped at {got} by {why}{kept}")
             else:
                 allows = "no limit" if cap is None else f"up to {cap}"
                 grants[request.key] = QuotaGrant(got, cap, False, f"capped by nothing (tier {tier.name} allows {allows})")
-    return QuotaOutcome(grants, _usage(spec.tiers, requests, granted, ledger), over_budget)
+    short = [r for r in requests if not r.fixed and granted[r.key] < min(r.minimum, r.replicas)]
+    shortfall = None if not short else (
+        f"the budget cannot fit every pool's replicas.min: {len(short)} pool(s) below it, "
+        + ", ".join(f"{r.key[0]}/{r.key[1]} ({granted[r.key]} of min {r.minimum})" for r in short[:5])
+        + (", ..." if len(short) > 5 else ""))
+    return QuotaOutcome(grants, _usage(spec.tiers, requests, granted, ledger), over_budget, shortfall)
 
 
 def _fill(

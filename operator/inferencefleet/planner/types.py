@@ -291,6 +291,8 @@ class TickResult:
     state: FleetState
     over_budget: str | None = None
     """Why the fleet is over its budget (pools outside the planner's control use too much), else None."""
+    shortfall: str | None = None
+    """Which pools the budget leaves below their replicas.min, else None."""
 
     def decision(self, key: PoolKey) -> PoolDecision:
         """The decision for one pool."""

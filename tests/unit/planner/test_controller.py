@@ -313,9 +313,22 @@ def test_premium_and_free_pools_contend_for_a_short_budget(make_world):
 def test_quota_below_min_says_so(make_world):
     tiers = [{"name": "free", "priority": 1}]
     world = make_world([pool("p", replicas={"min": 4, "max": 8})], quota=quota(gpus=2, tiers=tiers))
-    decision = world.step({"p": 1.0}).decision(KEY)
+    result = world.step({"p": 1.0})
+    decision = result.decision(KEY)
     assert decision.desired_replicas == 2
     assert "below replicas.min 4 because of the quota" in decision.records[0].reason
+    assert result.shortfall is not None and "ns/p (2 of min 4)" in result.shortfall
+
+
+def test_missing_signals_never_scale_down_even_over_a_tight_quota(make_world):
+    tiers = [{"name": "free", "priority": 1, "limit": {"gpus": 4}}]
+    pools = [pool(f"p{i}", replicas={"min": 1, "max": 4}) for i in range(6)]
+    world = make_world(pools, quota=quota(gpus=4, tiers=tiers))
+    for i in range(6):
+        world.replicas[("ns", f"p{i}")] = [0.0]
+    result = world.step({})  # no pool has signals
+    assert [d.desired_replicas for d in result.decisions] == [1] * 6
+    assert all(d.condition("MetricsAvailable").status == "False" for d in result.decisions)
 
 
 def test_shadow_decides_the_same_but_does_not_apply(make_world):
@@ -452,8 +465,13 @@ def test_property_bounds_budget_and_order_independence(rates, current, gpus, dol
     shuffled = list(pools)
     random.Random(seed).shuffle(shuffled)
     assert tick(shuffled, q, snapshot, observed, FleetState(), now) == result
-    assert gpus is None or sum(d.gpus for d in result.decisions) <= gpus
-    assert dollars is None or sum(d.dollars_per_hour for d in result.decisions) <= dollars + 1e-9
+    # A pool without signals is never scaled down, quota or not; the others share what the budget has left.
+    blind = [d for d in result.decisions if d.condition("MetricsAvailable").status != "True"]
+    seeing = [d for d in result.decisions if d not in blind]
+    assert all(d.desired_replicas >= d.current_replicas for d in blind if d.current_replicas <= 6)
+    assert gpus is None or sum(d.gpus for d in seeing) <= max(0, gpus - sum(d.gpus for d in blind))
+    assert dollars is None or sum(d.dollars_per_hour for d in seeing) <= max(
+        0.0, dollars - sum(d.dollars_per_hour for d in blind)) + 1e-9
     for p, d in zip(pools, result.decisions, strict=True):
         bounds = p.spec.replicas
         assert d.desired_replicas <= bounds.max
