@@ -7,7 +7,8 @@ signals benchmark's history), N Managed pools, and the real ``inferencefleet run
 after TICKS ticks. The 100-pool run is the baseline the larger one is compared with (same process, same
 machine). Prints measured figures; asserts nothing.
 
-Run: .venv/bin/python benchmarks/operator.py [--pools 100 1000] [--ticks 6]
+Run: .venv/bin/python benchmarks/operator_scale.py (not operator.py: run as a script, that name would shadow the
+standard library module every import needs) [--pools 100 1000] [--ticks 6]
 """
 
 from __future__ import annotations
