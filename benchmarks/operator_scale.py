@@ -1,8 +1,8 @@
 """The live operator at N pools on the real control plane: per-tick CPU, wall time, RSS, queries and API calls.
 
 For each N (default 100 and 1,000): a fresh control plane (cluster/localcluster.py, fake GPU nodes enough
-for one replica per pool), a real Prometheus backfilled with two minutes of one vLLM pod per pool (the
-signals benchmark's history), N Managed pools, and the real ``inferencefleet run`` process ticking every
+for one replica per pool), a real Prometheus backfilled with a steady load on one vLLM pod per pool from ten
+minutes ago to twenty minutes ahead (the signals benchmark's history), N Managed pools, and the real ``inferencefleet run`` process ticking every
 5 s. Once every pool was applied and ticked, the operator's own /metrics and /proc are read before and
 after TICKS ticks. The 100-pool run is the baseline the larger one is compared with (same process, same
 machine). Prints measured figures; asserts nothing.
@@ -84,7 +84,7 @@ def run(count: int, ticks: int, work: Path) -> dict[str, float]:
             list(threads.map(lambda b: objects.create_namespaced_custom_object(
                 "inferencefleet.io", "v1alpha1", NAMESPACE, "inferencepools", b), pools(count)))
         data = work / f"tsdb-{count}"
-        backfill(history(count, int(time.time())), data)
+        backfill(history(count, int(time.time()) + 1200, span=1800), data)  # steady load from 10 min ago on
         with prometheus(data) as url:
             port = free_port()
             env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PROMETHEUS_URL": url,
@@ -92,7 +92,7 @@ def run(count: int, ticks: int, work: Path) -> dict[str, float]:
                    "INFERENCEFLEET_METRICS_ADDRESS": "127.0.0.1", "INFERENCEFLEET_SIGNALS_WINDOW": "2m"}
             log = (work / f"operator-{count}.log").open("wb")
             operator = subprocess.Popen([str(Path(sys.executable).with_name("inferencefleet")), "run", "-A",
-                                         "--no-leader-elect"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                                         "--no-leader-elect", *(["-v"] if os.environ.get("BENCH_VERBOSE") else [])], env=env, stdout=log, stderr=subprocess.STDOUT)
             target = f"http://127.0.0.1:{port}"
             try:
                 started = time.monotonic()
@@ -131,7 +131,11 @@ def run(count: int, ticks: int, work: Path) -> dict[str, float]:
                 }
             finally:
                 operator.terminate()
-                operator.wait(30)
+                try:
+                    operator.wait(30)
+                except subprocess.TimeoutExpired:
+                    operator.kill()
+                    operator.wait(10)
                 log.close()
 
 

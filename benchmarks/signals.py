@@ -35,10 +35,10 @@ EDGES = {
 }
 
 
-def history(pools: int, end: int) -> list[Point]:
-    """Two minutes of one pod per pool, sample every 10 s."""
+def history(pools: int, end: int, span: int = 120) -> list[Point]:
+    """``span`` seconds (default two minutes) of one pod per pool up to ``end``, a sample every 10 s."""
     points: list[Point] = []
-    times = range(end - 120, end + 1, 10)
+    times = range(end - span, end + 1, 10)
     for i in range(pools):
         lbl = {"namespace": "bench", "inferencefleet_io_pool": f"pool-{i}", "pod": f"pool-{i}-0", "model_name": "m"}
         for step, t in enumerate(times):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,9 @@ from ..settings import OperatorSettings
 from ..signals.prometheus import PrometheusSource
 from .status import PAUSED_ANNOTATION, conditions_of, status_patch
 from .workloads import Workload
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,9 +60,11 @@ class Runtime:
     async def write_status(self, ref: ObjectRef, body: dict[str, Any], new: dict[str, Any],
                            owned: Any) -> bool:
         """Patch /status when ``new`` differs from the freshest known status; True when written."""
-        patch = status_patch(self.status_of(ref, body), new, owned)
+        old = self.status_of(ref, body) or {}
+        patch = status_patch(old, new, owned)
         if patch is None:
             return False
+        logger.debug("Status of %s changed: %s", ref, ", ".join(k for k in sorted(patch) if old.get(k) != patch[k]))
         result = await self.kube.patch_status(ref, patch)
         version = str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
         self.written[ref] = (version, new)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from inferencefleet.api.v1alpha1 import CostStatus, FleetQuota, InferencePool
 
 from .model import PoolSignals
+from .status import rounded
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,11 @@ class PoolCost:
     reasons: tuple[str, ...] = ()
 
     def status(self) -> CostStatus:
-        """The ``status.cost`` block of the InferencePool."""
+        """The ``status.cost`` block of the InferencePool (dollars per token rounded like the signals)."""
         return CostStatus(
             gpus=self.gpus,
             dollarsPerHour=self.dollars_per_hour,
-            dollarsPerMillionTokens=self.dollars_per_million_tokens,
+            dollarsPerMillionTokens=rounded(self.dollars_per_million_tokens),
         )
 
 
