@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint crds venv prometheus golden clean
+.PHONY: demo test lint crds venv prometheus golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,lint]'
+	$(BIN)/pip install -q -e '.[sim,enginesim,test,lint]'
 	# Helm v4's Go library for `helm lint` in the tests; the wheel claims Python >= 3.12 but works on 3.11.
 	$(BIN)/pip install -q --ignore-requires-python helm-sdkpy==0.1.32
 	touch $(STAMP)
@@ -22,10 +22,39 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
+# Images, built for real with buildah (no Docker engine needed). With no registry reachable, the base
+# is a local Debian bookworm with its python3 (images/base-image.sh, built once and cached) instead of
+# the Dockerfile's default python:3.11-slim.
+IMAGE ?= localhost/inferencefleet/operator:dev
+ENGINESIM_IMAGE ?= localhost/inferencefleet/engine-sim:dev
+BASE_IMAGE ?= localhost/inferencefleet-base:bookworm
+# pip's CA bundle (a TLS-intercepting proxy's), handed to the build as a secret when set.
+PIP_CA ?= $(PIP_CERT)
+comma := ,
+BUILD := buildah --storage-driver vfs build --isolation chroot --layers --build-arg BASE=$(BASE_IMAGE) \
+  $(if $(PIP_CA),--secret id=pip-ca$(comma)src=$(PIP_CA))
+
+buildah:
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends buildah debootstrap; }
+
+base-image: buildah
+	BASE_IMAGE=$(BASE_IMAGE) images/base-image.sh
+
+image: base-image
+	$(BUILD) --target operator -t $(IMAGE) .
+	$(BUILD) --target enginesim -t $(ENGINESIM_IMAGE) .
+
+# The chart's Prometheus rules are the ones in policies/rules (recording rules generated, alerts written).
+rules: $(STAMP)
+	$(BIN)/python -m inferencefleet.signals.rules policies/rules
+	cp policies/rules/inferencefleet.rules.yaml policies/rules/inferencefleet.alerts.yaml charts/inferencefleet/files/
+
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo
 
-test: $(STAMP) prometheus
+test: $(STAMP) prometheus image
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 
