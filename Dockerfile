@@ -12,14 +12,16 @@ ARG BASE=python:3.11-slim
 
 # Wheels of the package and of every dependency; build tools stay in this stage.
 FROM ${BASE} AS wheels
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
+# pip's download cache outlives the build, so a source change does not download every dependency again.
 # Behind a TLS-intercepting proxy, hand pip its CA bundle as a build secret (never stored in a layer):
 #   --secret id=pip-ca,src=/etc/ssl/certs/ca-certificates.crt
-RUN --mount=type=secret,id=pip-ca,required=false \
+RUN --mount=type=cache,target=/root/.cache/pip \
+    --mount=type=secret,id=pip-ca,required=false \
     if [ -f /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
  && /opt/build/bin/pip wheel --quiet --wheel-dir /wheels '.[enginesim]'
 

@@ -31,6 +31,16 @@ with open(os.path.join(os.environ["HOME"], "probe"), "w") as f:
 print("written outside /tmp:", written)
 """
 
+VALIDATE_EXAMPLES = """
+import glob, os, sys
+import inferencefleet
+from inferencefleet.cli import main
+examples = sorted(glob.glob(os.path.join(os.path.dirname(inferencefleet.__file__), "data", "examples", "*.yaml")))
+assert examples
+sys.exit(main(["validate", "-f", *examples]))
+"""
+"""`inferencefleet validate` of the bundled examples: the models, their CRD schema and CEL rules."""
+
 
 def buildah(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("buildah")
@@ -113,9 +123,11 @@ def test_operator_writes_nowhere_but_its_tmp_volume(operator):
     done = run_read_only(operator, OPERATOR_IMAGE, "python3", "-c", WRITE_PROBE)
     assert done.returncode == 0, done.stderr
     assert "written outside /tmp: []" in done.stdout
-    # The operator's commands need no write either (no .pyc, no cache): import it all and validate a pool.
+    # The operator's commands need no write either (no .pyc, no cache).
     done = run_read_only(operator, OPERATOR_IMAGE, "inferencefleet", "run", "--help")
     assert done.returncode == 0 and "--prometheus" in done.stdout, done.stderr
+    done = run_read_only(operator, OPERATOR_IMAGE, "python3", "-c", VALIDATE_EXAMPLES)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
 @pytest.mark.parametrize("module", ["matplotlib", "numpy"])

@@ -125,14 +125,26 @@ def test_shadow_first_then_managed_through_one_line():
 
 # The health check, run as Argo CD runs it: `obj` is the resource, the script returns {status, message}.
 
+NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
+"""The clock the script sees (os.time() without arguments), so that no result depends on when the test runs."""
+FIXED_CLOCK = f"""
+local real_time = os.time
+os.time = function(fields)
+  if fields == nil then return {int(NOW.timestamp())} end
+  return real_time(fields)
+end
+"""
+
+
 def ago(**delta: float) -> str:
-    return (datetime.now(UTC) - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (NOW - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def health(obj: dict[str, Any]) -> tuple[str, str]:
     from lupa import lua51  # Argo CD's gopher-lua is Lua 5.1
 
     lua = lua51.LuaRuntime()
+    lua.execute(FIXED_CLOCK)
     lua.globals().obj = lua.table_from(obj, recursive=True)
     result = lua.execute(HEALTH.read_text())
     return str(result["status"]), str(result["message"])
