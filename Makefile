@@ -42,9 +42,22 @@ buildah:
 base-image: buildah
 	BASE_IMAGE=$(BASE_IMAGE) images/base-image.sh
 
-image: base-image
+# Rebuilt when an input changed or an image is gone: even fully cached, buildah on vfs copies every
+# stage's filesystem, minutes for nothing.
+IMAGE_INPUTS := Dockerfile .dockerignore pyproject.toml README.md \
+  $(shell find operator images/enginesim -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' 2>/dev/null)
+IMAGE_STAMP := build/images.stamp
+
+$(IMAGE_STAMP): $(IMAGE_INPUTS)
 	$(BUILD) --target operator -t $(IMAGE) .
 	$(BUILD) --target enginesim -t $(ENGINESIM_IMAGE) .
+	mkdir -p $(@D) && echo "$(IMAGE) $(ENGINESIM_IMAGE)" > $@
+
+image: base-image
+	@for i in $(IMAGE) $(ENGINESIM_IMAGE); do \
+	  buildah --storage-driver vfs inspect --type image $$i >/dev/null 2>&1 || rm -f $(IMAGE_STAMP); done
+	@grep -qxF "$(IMAGE) $(ENGINESIM_IMAGE)" $(IMAGE_STAMP) 2>/dev/null || rm -f $(IMAGE_STAMP)
+	$(MAKE) --no-print-directory $(IMAGE_STAMP)
 
 # The chart's Prometheus rules are the ones in policies/rules (recording rules generated, alerts written).
 rules: $(STAMP)
