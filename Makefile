@@ -29,7 +29,7 @@ IMAGE ?= localhost/inferencefleet/operator:dev
 ENGINESIM_IMAGE ?= localhost/inferencefleet/engine-sim:dev
 BASE_IMAGE ?= localhost/inferencefleet-base:bookworm
 # pip's CA bundle (a TLS-intercepting proxy's: $PIP_CERT or pip's global.cert), handed to the build as a secret.
-PIP_CA ?= $(or $(PIP_CERT),$(shell $(PYTHON) -m pip config get global.cert 2>/dev/null))
+PIP_CA ?= $(or $(PIP_CERT),$(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^global.cert='\(.*\)'$$/\1/p"))
 comma := ,
 BUILD := buildah --storage-driver vfs build --isolation chroot --layers --build-arg BASE=$(BASE_IMAGE) \
   $(if $(PIP_CA),--secret id=pip-ca$(comma)src=$(PIP_CA))
