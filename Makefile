@@ -4,12 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+<<<<<<< HEAD
 .PHONY: demo test lint crds venv prometheus cluster-bin cluster cluster-down golden clean
+=======
+.PHONY: demo test lint crds venv prometheus golden clean buildah base-image image rules
+>>>>>>> i16
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,lint]'
+	$(BIN)/pip install -q -e '.[sim,enginesim,test,lint]'
 	# Helm v4's Go library for `helm lint` in the tests; the wheel claims Python >= 3.12 but works on 3.11.
 	$(BIN)/pip install -q --ignore-requires-python helm-sdkpy==0.1.32
 	touch $(STAMP)
@@ -22,6 +26,7 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
+<<<<<<< HEAD
 # The real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
 # helm) built from the Go modules pinned in cluster/ into .cluster/bin; rebuilt only when a pin changes.
 cluster-bin: $(STAMP) prometheus
@@ -33,11 +38,58 @@ cluster: cluster-bin
 
 cluster-down:
 	$(BIN)/python cluster/localcluster.py down
+=======
+# Images, built for real with buildah (no Docker engine needed). With no registry reachable, the base
+# is a local Debian bookworm with its python3 (images/base-image.sh, built once and cached) instead of
+# the Dockerfile's default python:3.11-slim.
+IMAGE ?= localhost/inferencefleet/operator:dev
+ENGINESIM_IMAGE ?= localhost/inferencefleet/engine-sim:dev
+BASE_IMAGE ?= localhost/inferencefleet-base:bookworm
+# pip's CA bundle (a TLS-intercepting proxy's: $PIP_CERT or pip's global.cert), handed to the build as a secret.
+PIP_CA ?= $(or $(PIP_CERT),$(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^global.cert='\(.*\)'$$/\1/p"))
+comma := ,
+BUILD := buildah --storage-driver vfs build --isolation chroot --layers --build-arg BASE=$(BASE_IMAGE) \
+  $(if $(PIP_CA),--secret id=pip-ca$(comma)src=$(PIP_CA))
+
+buildah:
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends buildah debootstrap; }
+
+base-image: buildah
+	BASE_IMAGE=$(BASE_IMAGE) images/base-image.sh
+
+# Rebuilt when an input changed or an image is gone: even fully cached, buildah on vfs copies every
+# stage's filesystem, minutes for nothing.
+IMAGE_INPUTS := Dockerfile .dockerignore pyproject.toml README.md \
+  $(shell find operator images/enginesim -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' 2>/dev/null)
+IMAGE_STAMP := build/images.stamp
+
+$(IMAGE_STAMP): $(IMAGE_INPUTS)
+	$(BUILD) --target operator -t $(IMAGE) .
+	$(BUILD) --target enginesim -t $(ENGINESIM_IMAGE) .
+	mkdir -p $(@D) && echo "$(IMAGE) $(ENGINESIM_IMAGE)" > $@
+
+image: base-image
+	@for i in $(IMAGE) $(ENGINESIM_IMAGE); do \
+	  buildah --storage-driver vfs inspect --type image $$i >/dev/null 2>&1 || rm -f $(IMAGE_STAMP); done
+	@grep -qxF "$(IMAGE) $(ENGINESIM_IMAGE)" $(IMAGE_STAMP) 2>/dev/null || rm -f $(IMAGE_STAMP)
+	$(MAKE) --no-print-directory $(IMAGE_STAMP)
+
+# The chart's Prometheus rules are the ones in policies/rules (recording rules generated, alerts written).
+rules: $(STAMP)
+	$(BIN)/python -m inferencefleet.signals.rules policies/rules
+	cp policies/rules/inferencefleet.rules.yaml policies/rules/inferencefleet.alerts.yaml charts/inferencefleet/files/
+>>>>>>> i16
 
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo
 
+<<<<<<< HEAD
 test: $(STAMP) prometheus cluster-bin
+=======
+test: $(STAMP) prometheus image
+>>>>>>> i16
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 

@@ -9,6 +9,7 @@ import sys
 
 from . import __version__, commands
 from .errors import UserError
+from .extras import extra_providing, missing_extra_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"inferencefleet {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except ModuleNotFoundError as error:
+        extra = extra_providing(error.name)
+        if extra is None:
+            raise
+        print(f"inferencefleet {args.command}: error: {missing_extra_error(extra, [str(error.name)])}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `inferencefleet render ... | head`

@@ -83,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ..extras import require
     from ..manifests import load_pools, load_quota, read_documents
     from .validate import document_problems
 
+    require("sim")
     files = example_files(args.examples)
     problems = [p for path in files for d in read_documents(path) for p in document_problems(d)]
     for problem in problems:

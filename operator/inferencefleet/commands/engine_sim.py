@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from ..extras import require
+
+    require("enginesim")
     from ..enginesim.engine import engine_config
     from ..enginesim.server import serve
 

@@ -20,7 +20,8 @@ def register(subparsers: Any) -> None:
         "Prometheus signals. Flags override the environment (PROMETHEUS_*, INFERENCEFLEET_*).",
     )
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", help="serve only this namespace")
+    scope.add_argument("-n", "--namespace", action="append",
+                       help="serve only this namespace (repeat for several)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="serve every namespace (default)")
     parser.add_argument("--prometheus", metavar="URL", help="Prometheus base URL (env PROMETHEUS_URL)")
     parser.add_argument("--tick-interval", metavar="DURATION",
@@ -44,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     """Export the flags as settings, validate them, then hand over to kopf until interrupted."""
     from ..settings import OperatorSettings
 
+    namespaces = args.namespace or ([os.environ["INFERENCEFLEET_NAMESPACE"]]
+                                    if os.environ.get("INFERENCEFLEET_NAMESPACE") else [])
     overrides = {"PROMETHEUS_URL": args.prometheus, "INFERENCEFLEET_TICK_INTERVAL": args.tick_interval,
-                 "INFERENCEFLEET_NAMESPACE": args.namespace}
+                 # one namespace also narrows the signal queries; several are filtered by pool
+                 "INFERENCEFLEET_NAMESPACE": namespaces[0] if len(namespaces) == 1 else None}
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
     try:
         OperatorSettings.from_env().prometheus_basic_auth()  # an unreadable password file fails here, on one line
@@ -79,10 +83,8 @@ def run(args: argparse.Namespace) -> int:
         leadership.keep(on_lost=stop.set)
     observability.HEALTH.standby = False
     observability.LEADER.set(1)
-    namespace = os.environ.get("INFERENCEFLEET_NAMESPACE") or None
     try:
-        kopf.run(standalone=True, clusterwide=namespace is None, namespaces=[namespace] if namespace else [],
-                 stop_flag=stop)
+        kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, stop_flag=stop)
     finally:
         observability.LEADER.set(0)
         if leadership is not None and leadership.leading.is_set():

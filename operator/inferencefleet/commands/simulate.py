@@ -51,12 +51,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ..extras import require
     from ..manifests import load_pools, load_quota
     from ..planner.types import pool_key
     from ..sim.compare import POLICIES, run_policies
     from ..sim.report import slos_of, summarize, write_report
     from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
 
+    require("sim")
     if not args.tick > 0:
         raise InvalidInput(f"--tick: must be > 0 seconds (got {args.tick})")
     pools = load_pools(args.filename)

@@ -20,7 +20,6 @@ from ..signals.prometheus import PrometheusSource
 from .status import PAUSED_ANNOTATION, conditions_of, status_patch
 from .workloads import Workload
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -75,7 +75,14 @@ def test_every_value_is_documented_and_the_schema_says_the_same():
     ({"prometheusBasicAuthSecret": {"name": "auth", "usernameKey": "u", "passwordKey": "p", "extra": 1}},
      "Additional properties are not allowed ('extra' was unexpected)"),
     ({"prometheus": {"url": "http://p:9090"}}, "Additional properties are not allowed ('prometheus' was unexpected)"),
-    ({"replicas": 2}, "1 was expected"),
+    ({"replicas": 0}, "0 is less than the minimum of 1"),
+    ({"watchNamespaces": "serving"}, "'serving' is not of type 'array'"),
+    ({"watchNamespaces": ["Serving"]}, "does not match"),
+    ({"metrics": {"port": 80, "serviceMonitor": {"enabled": False, "interval": "30s", "labels": {}}}},
+     "80 is less than the minimum of 1024"),
+    ({"imagePullSecrets": ["regcred"]}, "'regcred' is not of type 'object'"),
+    ({"affinity": {"nodeAfinity": {}}}, "'nodeAfinity' is not one of"),
+    ({"namespace": "serving"}, "Additional properties are not allowed ('namespace' was unexpected)"),
 ])
 def test_schema_rejects_bad_values(override: dict[str, Any], message: str):
     found = errors({**yaml.safe_load(VALUES), **override})
