@@ -4,11 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-<<<<<<< HEAD
-.PHONY: demo test lint crds venv prometheus cluster-bin cluster cluster-down golden clean
-=======
-.PHONY: demo test lint crds venv prometheus golden clean buildah base-image image rules
->>>>>>> i16
+.PHONY: demo test lint crds venv prometheus cluster-bin cluster cluster-down golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +22,6 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
-<<<<<<< HEAD
 # The real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
 # helm) built from the Go modules pinned in cluster/ into .cluster/bin; rebuilt only when a pin changes.
 cluster-bin: $(STAMP) prometheus
@@ -38,7 +33,7 @@ cluster: cluster-bin
 
 cluster-down:
 	$(BIN)/python cluster/localcluster.py down
-=======
+
 # Images, built for real with buildah (no Docker engine needed). With no registry reachable, the base
 # is a local Debian bookworm with its python3 (images/base-image.sh, built once and cached) instead of
 # the Dockerfile's default python:3.11-slim.
@@ -80,16 +75,11 @@ image: base-image
 rules: $(STAMP)
 	$(BIN)/python -m inferencefleet.signals.rules policies/rules
 	cp policies/rules/inferencefleet.rules.yaml policies/rules/inferencefleet.alerts.yaml charts/inferencefleet/files/
->>>>>>> i16
 
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo
 
-<<<<<<< HEAD
-test: $(STAMP) prometheus cluster-bin
-=======
-test: $(STAMP) prometheus image
->>>>>>> i16
+test: $(STAMP) prometheus cluster-bin image
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 
