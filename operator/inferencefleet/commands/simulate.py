@@ -116,11 +116,12 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     from rich import box
     from rich.table import Table
 
-    from ..sim.report import table_header, table_rows
+    from ..sim.report import TABLE_NOTE, table_header, table_rows
 
-    table = Table(title=summary["scenario"], box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(title=summary["scenario"], caption=TABLE_NOTE, box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     for column in table_header(summary):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for row in table_rows(summary):
         table.add_row(*row)
     console.print(table)

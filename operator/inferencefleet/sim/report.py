@@ -185,27 +185,38 @@ def verdict(summary: Mapping[str, Any], subject: str = "inferencefleet") -> str:
             f"({tiers})" + (": " + "; ".join(others) if others else "") + ".")
 
 
+def _columns(summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(header, cell of one policy entry) of the verdict table; a comparison column only when it applies."""
+    def ratio(key: str) -> Any:
+        return lambda p: "-" if p.get(key) is None else f"{p[key]:.2f}x"
+
+    columns: list[tuple[str, Any]] = [
+        ("policy", lambda p: LABELS.get(p["policy"], p["policy"])),
+        ("GPU-h", lambda p: "-" if p["gpu_hours"] is None else f"{p['gpu_hours']:.1f}"),
+        ("dollars", lambda p: _dollars(p["dollars"])),
+        ("in SLO", lambda p: _pct(p["within_slo"])),
+        *[(tier, lambda p, tier=tier: _pct(p["tiers"][tier]["within_slo"])) for tier in summary["tiers"]],
+        ("$/1M tok in SLO", lambda p: _dollars(p["dollars_per_million_tokens_within_slo"])),
+    ]
+    for reference, header in (("oracle", "GPU-h/oracle"), ("hpa", "GPU-h/HPA")):
+        if any(p.get(f"gpu_hours_vs_{reference}") is not None for p in summary["policies"]):
+            columns.append((header, ratio(f"gpu_hours_vs_{reference}")))
+    return columns
+
+
+TABLE_NOTE = ("in SLO: share of requests within their SLOs, overall then per tier; $/1M tok in SLO: dollars per "
+              "million prompt and output tokens of those requests; GPU-h/X: GPU-hours divided by X's")
+
+
 def table_header(summary: Mapping[str, Any]) -> list[str]:
-    """Columns of the verdict table, printed and in the report."""
-    return ["policy", "GPU-h", "dollars", "within SLO", *[f"{t} within SLO" for t in summary["tiers"]],
-            "$ per 1M tokens within SLO", "GPU-h vs oracle", "GPU-h vs HPA"]
+    """Columns of the verdict table, printed and in the report (TABLE_NOTE explains them)."""
+    return [header for header, _ in _columns(summary)]
 
 
 def table_rows(summary: Mapping[str, Any]) -> list[list[str]]:
     """One row per policy: its verdict in numbers."""
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}x"
-
-    return [
-        [
-            LABELS.get(p["policy"], p["policy"]), "-" if p["gpu_hours"] is None else f"{p['gpu_hours']:.1f}",
-            _dollars(p["dollars"]), _pct(p["within_slo"]),
-            *[_pct(p["tiers"][t]["within_slo"]) for t in summary["tiers"]],
-            _dollars(p["dollars_per_million_tokens_within_slo"]),
-            ratio(p.get("gpu_hours_vs_oracle")), ratio(p.get("gpu_hours_vs_hpa")),
-        ]
-        for p in summary["policies"]
-    ]
+    columns = _columns(summary)
+    return [[cell(p) for _, cell in columns] for p in summary["policies"]]
 
 
 # ---------------------------------------------------------------------------------------------- html
@@ -222,7 +233,7 @@ def write_report(out: Path, results: Sequence[SimResult], summary: Mapping[str, 
         for pool, v in summary["prices"].items())
     slos = "; ".join(f"{html.escape(pool)}: TTFT p99 {v['ttft_p99_s']:g} s, ITL p99 {v['itl_p99_s'] * 1000:g} ms"
                      for pool, v in summary["slo"].items())
-    sections = []
+    sections = [f"<h2>Fleet</h2>{_figure(plots['fleet'])}"]
     for tier in context.tiers():
         sections.append(f"<h2>Tier {html.escape(tier)}</h2>{_figure(plots[f'tier-{tier}'])}"
                         f"{_shortfall_table(context, tier)}")
@@ -237,8 +248,7 @@ def write_report(out: Path, results: Sequence[SimResult], summary: Mapping[str, 
         f"<h1>{html.escape(title)}</h1>"
         f"<p class='verdict' id='verdict'>{html.escape(summary['verdict'])}</p>{table}"
         f"<p class='notes'>Within SLO: {html.escape(summary['within_slo_definition'])}. SLOs: {slos}. "
-        f"Prices: {prices}. $ per 1M tokens within SLO: dollars divided by the prompt and output tokens of "
-        "the requests within SLO. GPU-h vs oracle / HPA: GPU-hours divided by that policy's.</p>"
+        f"Prices: {prices}. Columns: {html.escape(TABLE_NOTE)}.</p>"
         + "".join(sections)
         + "<p class='notes'>Data: summary.json. Plots: the PNG files beside this report.</p></body></html>\n"
     )
@@ -365,9 +375,24 @@ def _plots(out: Path, results: Sequence[SimResult], context: Context) -> dict[st
             axis.grid(alpha=0.3)
         fig.tight_layout()
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=90)
         plt.close(fig)
         plots[name] = (path, caption)
+
+    fig, fleet = plt.subplots(1, 1, figsize=(11, 3.2))
+    for r in results:
+        per_tier = [_tier_series(r, tier, "dollars", prices) for tier in context.tiers()]
+        times = per_tier[0][0] if per_tier else []
+        totals = [sum(values[i] for _, values in per_tier) for i in range(len(times))]
+        fleet.step([x(v) for v in times], totals, where="post", **_style(r.policy))
+    if context.quota is not None and context.quota.spec.limits.dollarsPerHour is not None:
+        fleet.axhline(context.quota.spec.limits.dollarsPerHour, color="#c0392b", linestyle=":", linewidth=1.5,
+                      label=f"fleet budget ${context.quota.spec.limits.dollarsPerHour:g}/h")
+    fleet.set_ylabel("dollars per hour")
+    fleet.set_ylim(bottom=0)
+    fleet.legend(loc="upper left", fontsize="small", ncol=3)
+    save(fig, "fleet", "The whole fleet: dollars per hour" + (" against the FleetQuota's budget (only inferencefleet "
+                                                              "knows budgets)" if context.quota is not None else ""))
 
     for tier in context.tiers():
         spec = context.quota.spec.tier(tier) if context.quota is not None else None
@@ -389,6 +414,8 @@ def _plots(out: Path, results: Sequence[SimResult], context: Context) -> dict[st
         _held_back(gpus, context, tier, results)
         money.set_ylabel("dollars per hour")
         gpus.set_ylabel("GPUs")
+        money.set_ylim(bottom=0)
+        gpus.set_ylim(bottom=0)
         money.legend(loc="upper left", fontsize="small", ncol=3)
         gpus.legend(loc="upper left", fontsize="small", ncol=2)
         budget = "" if context.quota is None else " against its budget"
