@@ -118,10 +118,10 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
 
     from ..sim.report import TABLE_NOTE, table_header, table_rows
 
-    table = Table(title=summary["scenario"], caption=TABLE_NOTE, box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    for column in table_header(summary):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = Table(title=summary["scenario"], caption=TABLE_NOTE, box=box.SIMPLE_HEAD, padding=(0, 0),
+                  show_edge=False)
+    for index, column in enumerate(table_header(summary)):
+        table.add_column(column, justify="right", no_wrap=index == 0)
     for row in table_rows(summary):
         table.add_row(*row)
     console.print(table)

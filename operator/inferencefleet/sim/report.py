@@ -39,6 +39,8 @@ COLOURS = {
 """One colour per policy in every plot."""
 LABELS = {"inferencefleet": "inferencefleet", "hpa": "HPA", "keda": "KEDA", "kpa": "Knative KPA",
           "static": "static peak", "oracle": "oracle (clairvoyant)", "what ran": "what ran"}
+SHORT = {**LABELS, "oracle": "oracle", "kpa": "KPA"}
+"""Policy names in tables."""
 ATTAINMENT = ("TTFT within slo.ttftP99 and mean time per output token within slo.itlP99")
 
 
@@ -98,7 +100,8 @@ def summarize(results: Sequence[SimResult], context: Context) -> dict[str, Any]:
     by_name = {r.policy: r for r in results}
     policies = []
     for r in results:
-        dollars = sum(p.gpu_hours * (prices["/".join(p.key)][0] or 0.0) for p in r.pools)
+        priced = any(prices["/".join(p.key)][0] is not None for p in r.pools)
+        dollars = sum(p.gpu_hours * (prices["/".join(p.key)][0] or 0.0) for p in r.pools) if priced else None
         good_tokens = sum(p.good_tokens for p in r.pools)
         per_tier = {}
         for tier in tiers:
@@ -117,7 +120,8 @@ def summarize(results: Sequence[SimResult], context: Context) -> dict[str, Any]:
             "dollars": _number(dollars),
             "within_slo": _number(r.attainment),
             "tiers": per_tier,
-            "dollars_per_million_tokens_within_slo": _number(dollars / good_tokens * 1e6) if good_tokens else None,
+            "dollars_per_million_tokens_within_slo": _number(dollars / good_tokens * 1e6)
+            if good_tokens and dollars is not None else None,
             "ttft_p99_s": _number(max(p.ttft_p99 for p in r.pools)),
             "itl_p99_s": _number(max(p.itl_p99 for p in r.pools)),
             "requests_per_wall_second": _number(r.requests_per_wall_second),
@@ -191,21 +195,21 @@ def _columns(summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
         return lambda p: "-" if p.get(key) is None else f"{p[key]:.2f}x"
 
     columns: list[tuple[str, Any]] = [
-        ("policy", lambda p: LABELS.get(p["policy"], p["policy"])),
+        ("policy", lambda p: SHORT.get(p["policy"], p["policy"])),
         ("GPU-h", lambda p: "-" if p["gpu_hours"] is None else f"{p['gpu_hours']:.1f}"),
         ("dollars", lambda p: _dollars(p["dollars"])),
         ("in SLO", lambda p: _pct(p["within_slo"])),
         *[(tier, lambda p, tier=tier: _pct(p["tiers"][tier]["within_slo"])) for tier in summary["tiers"]],
-        ("$/1M tok in SLO", lambda p: _dollars(p["dollars_per_million_tokens_within_slo"])),
+        ("$/1M ok tok", lambda p: _dollars(p["dollars_per_million_tokens_within_slo"])),
     ]
-    for reference, header in (("oracle", "GPU-h/oracle"), ("hpa", "GPU-h/HPA")):
+    for reference, header in (("oracle", "vs oracle"), ("hpa", "vs HPA")):
         if any(p.get(f"gpu_hours_vs_{reference}") is not None for p in summary["policies"]):
             columns.append((header, ratio(f"gpu_hours_vs_{reference}")))
     return columns
 
 
-TABLE_NOTE = ("in SLO: share of requests within their SLOs, overall then per tier; $/1M tok in SLO: dollars per "
-              "million prompt and output tokens of those requests; GPU-h/X: GPU-hours divided by X's")
+TABLE_NOTE = ("in SLO: share of requests within their SLOs, overall then per tier; $/1M ok tok: dollars per "
+              "million prompt and output tokens of the requests within SLO; vs X: GPU-hours divided by X's")
 
 
 def table_header(summary: Mapping[str, Any]) -> list[str]:
