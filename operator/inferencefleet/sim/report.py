@@ -225,12 +225,13 @@ def table_rows(summary: Mapping[str, Any]) -> list[list[str]]:
 
 # ---------------------------------------------------------------------------------------------- html
 def write_report(out: Path, results: Sequence[SimResult], summary: Mapping[str, Any], context: Context,
-                 title: str = "inferencefleet simulation") -> Path:
-    """Write summary.json, the plots and report.html into ``out``; returns the report path."""
+                 title: str = "inferencefleet simulation", extra: str = "") -> Path:
+    """Write summary.json, the plots and report.html into ``out``; returns the report path. ``extra`` is
+    HTML placed after the verdict table."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plots = _plots(out, results, context)
-    table = _html_table(table_header(summary), table_rows(summary))
+    table = html_table(table_header(summary), table_rows(summary))
     prices = "; ".join(
         f"{html.escape(pool)}: " + (f"${v['dollars_per_gpu_hour']:g} per GPU-hour ({html.escape(v['source'])})"
                                     if v["dollars_per_gpu_hour"] is not None else f"no dollars ({html.escape(v['source'])})")
@@ -252,7 +253,7 @@ def write_report(out: Path, results: Sequence[SimResult], summary: Mapping[str, 
         f"<h1>{html.escape(title)}</h1>"
         f"<p class='verdict' id='verdict'>{html.escape(summary['verdict'])}</p>{table}"
         f"<p class='notes'>Within SLO: {html.escape(summary['within_slo_definition'])}. SLOs: {slos}. "
-        f"Prices: {prices}. Columns: {html.escape(TABLE_NOTE)}.</p>"
+        f"Prices: {prices}. Columns: {html.escape(TABLE_NOTE)}.</p>{extra}"
         + "".join(sections)
         + "<p class='notes'>Data: summary.json. Plots: the PNG files beside this report.</p></body></html>\n"
     )
@@ -270,7 +271,7 @@ STYLE = (
 )
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: Sequence[int] = (0,),
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: Sequence[int] = (0,),
                 titles: Sequence[str] | None = None, css: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
@@ -296,7 +297,7 @@ def _decision_table(context: Context, pool: str) -> str:
     if not marks:
         return f"<p class='notes'>{LABELS[context.subject]} changed nothing on this pool.</p>"
     rows = [[context.clock(m.t), m.action, f"{m.from_} -> {m.to}", m.reason] for m in marks]
-    table = _html_table(["time", "action", "change", "reason"], rows, text_columns=(1, 3),
+    table = html_table(["time", "action", "change", "reason"], rows, text_columns=(1, 3),
                         titles=[m.reason for m in marks], css="reasons")
     return (f"<details><summary>{len(marks)} decisions of {LABELS[context.subject]} on this pool, each with "
             f"its reason (the markers on the replicas panel)</summary>{table}</details>")
@@ -328,7 +329,7 @@ def _shortfall_table(context: Context, tier: str) -> str:
                      f"{min(s.granted for s in run)}", f"{worst.needed}",
                      f"{(worst.needed - worst.granted) * gpus[worst.pool]}", worst.message])
         titles.append(worst.message)
-    table = _html_table(["pool", "while", "fewest replicas granted", "replicas the forecast needed",
+    table = html_table(["pool", "while", "fewest replicas granted", "replicas the forecast needed",
                          "most GPUs held back", "the quota's message (QuotaLimited)"], rows,
                         text_columns=(0, 1, 5), titles=titles, css="reasons")
     return f"<details open><summary>When the quota held this tier back ({len(rows)} times)</summary>{table}</details>"
@@ -447,8 +448,8 @@ def _plots(out: Path, results: Sequence[SimResult], context: Context) -> dict[st
                 axis.plot([x(s) for s in t], v, **{**_style(r.policy), "linewidth": 1.0})
             steps = _batch_steps(r.policy, pool, key, context)
             if steps:
-                times, values = zip(*steps, strict=True)
-                batch.step([x(v) for v in times] + [end], [*values, values[-1]], where="post", **_style(r.policy))
+                starts, chosen = zip(*steps, strict=True)
+                batch.step([x(v) for v in starts] + [end], [*chosen, chosen[-1]], where="post", **_style(r.policy))
         _decision_markers(replicas, context, key)
         ttft.axhline(slo.ttftP99, color="#c0392b", linestyle=":", linewidth=1.5, label=f"SLO {slo.ttftP99:g} s")
         itl.axhline(slo.itlP99, color="#c0392b", linestyle=":", linewidth=1.5, label=f"SLO {slo.itlP99 * 1000:g} ms")
