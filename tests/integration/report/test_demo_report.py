@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
 from inferencefleet.cli import main
 
@@ -51,6 +52,20 @@ class _Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_verdict:
             self.verdict += data
+
+
+def test_the_demo_validates_and_renders_the_examples(ran: tuple[Path, str]) -> None:
+    out, printed = ran
+    for path in sorted((REPO / "policies" / "examples").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        if body["kind"] == "InferencePool":
+            assert body["metadata"]["name"] in printed
+    assert "16 x H100-80GB" in printed  # DeepSeek: TP8 x PP2 on 2 nodes
+    assert "$24.00 .. $144.00" in printed  # 70B: 2..12 replicas x 4 GPUs x $3
+    assert "$3.00 .. $24.00" in printed  # 8B free: 1..8 x 1 x $3
+    rendered = list(yaml.safe_load_all((out / "llama3-8b-free.rendered.yaml").read_text()))
+    assert [o["kind"] for o in rendered] == ["Deployment", "Service", "PodDisruptionBudget", "PodMonitor"]
+    assert f"report: {out / 'report.html'}" in " ".join(printed.split())
 
 
 def test_the_terminal_prints_one_verdict_per_policy(ran: tuple[Path, str]) -> None:
