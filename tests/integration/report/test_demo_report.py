@@ -100,7 +100,7 @@ def test_chromium_shows_the_verdict_and_every_plot(ran: tuple[Path, str], tmp_pa
     page = _Page()
     page.feed(rendered_dom(out / "report.html", tmp_path))
     assert " ".join(page.verdict.split()) == " ".join(summary["verdict"].split())
-    expected = {f"tier-{t}.png" for t in TIERS} | {f"pool-{p}.png" for p in POOLS}
+    expected = {"fleet.png"} | {f"tier-{t}.png" for t in TIERS} | {f"pool-{p}.png" for p in POOLS}
     assert {image["data-file"] for image in page.images} == expected
     for image in page.images:
         width, height = (int(v) for v in image["data-rendered"].split("x"))
