@@ -92,6 +92,19 @@ def test_the_tiers_contend_and_free_gives_back_first(ran: tuple[Path, str]) -> N
     assert summary["policies"][0]["policy"] == "inferencefleet"
     free_section = html[html.index("<h2>Tier free</h2>"):html.index("<h2>Pool ")]
     assert "TierBudgetExhausted" in free_section or "capped at" in free_section
+    premium_section = html[html.index("<h2>Tier premium</h2>"):html.index("<h2>Tier standard</h2>")]
+    assert "The quota never held this tier's pools below what they asked for" in premium_section
+
+
+def test_every_pool_lists_the_planners_decisions_with_their_reasons(ran: tuple[Path, str]) -> None:
+    out, _ = ran
+    html = (out / "report.html").read_text()
+    for pool in POOLS:
+        section = html[html.index(f"<h2>Pool serving/{pool}"):]
+        table = section[:section.index("</details>")]
+        assert re.search(r"\d+ decisions of inferencefleet on this pool", table), pool
+        reasons = re.findall(r"<tr title='([^']+)'>", table)
+        assert reasons and all("forecast" in r or "max-num-seqs" in r.lower() for r in reasons), pool
 
 
 def test_chromium_shows_the_verdict_and_every_plot(ran: tuple[Path, str], tmp_path: Path) -> None:
