@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint crds venv prometheus cluster-bin cluster cluster-down golden clean buildah base-image image rules
+.PHONY: demo test lint crds venv prometheus chromium cluster-bin cluster cluster-down golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,10 +76,16 @@ rules: $(STAMP)
 	$(BIN)/python -m inferencefleet.signals.rules policies/rules
 	cp policies/rules/inferencefleet.rules.yaml policies/rules/inferencefleet.alerts.yaml charts/inferencefleet/files/
 
+# Headless Chromium from Debian: the report test loads demo-out/report.html in a real browser.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
 demo: $(STAMP)
 	$(BIN)/inferencefleet demo
 
-test: $(STAMP) prometheus cluster-bin image
+test: $(STAMP) prometheus chromium cluster-bin image
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 

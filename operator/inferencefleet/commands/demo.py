@@ -2,8 +2,9 @@
 
 1. validates the bundled example pools and quota (models and CRD schemas) and shows their size and cost;
 2. renders one example into the objects the operator would apply;
-3. replays the bundled Azure trace through the 8B free-tier pool under inferencefleet, HPA, KEDA,
-   Knative KPA, static peak and the oracle, and writes the report.
+3. simulates the example fleet (70B premium, Mixtral standard, 8B free under the example FleetQuota)
+   over one day compressed to minutes under inferencefleet, HPA, KEDA, static peak and the oracle,
+   prints one verdict per policy and writes the report (``sim.demo``).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ DEMO_POOL = "llama3-8b-free"
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="validate and render the examples, then simulate the 8B pool under every autoscaler",
+        help="validate and render the examples, then simulate the example fleet over a day under every autoscaler",
         description=(
             "Validate the example InferencePools and FleetQuota shipped with the package (the same files as "
             "policies/examples/) against the models and the CRD schemas and print each pool's size and cost; "
-            "render the 8B example into the objects the operator applies; replay the bundled Azure trace "
-            "(CC-BY 4.0) through that pool under inferencefleet and the HPA, KEDA, KPA, static and oracle "
-            "baselines, print the comparison and write report.html, plots and summary.json to --out. "
+            "render the 8B example into the objects the operator applies; simulate the premium, standard and "
+            "free example pools under the example FleetQuota over one day compressed to minutes (traffic "
+            "from the bundled Azure trace, CC-BY 4.0) under inferencefleet and the HPA, KEDA, static and "
+            "oracle baselines, print one verdict per policy and write report.html, plots and summary.json "
+            "to --out. "
             "Exit 1 if an example is invalid."
         ),
     )
@@ -131,12 +134,11 @@ def render_example(console: Console, pool: InferencePool, quota: FleetQuota, out
 
 
 def simulate_example(console: Console, out: Path) -> None:
-    """Replay the bundled trace under every policy, print the comparison and where the report is."""
-    from ..sim.compare import POLICIES
-    from ..sim.demo import run_demo
+    """Simulate the demo fleet under every demo policy, print the verdicts and where the report is."""
+    from ..sim.demo import DEMO_POLICIES, run_demo
     from .simulate import policy_progress, print_summary
 
-    with policy_progress(console, POLICIES) as progress:
+    with policy_progress(console, DEMO_POLICIES) as progress:
         summary = run_demo(out, progress=progress)
-    print_summary(console, summary, f"{DEMO_POOL} on {summary['trace']}")
+    print_summary(console, summary)
     console.print(f"report: {summary['report']}")

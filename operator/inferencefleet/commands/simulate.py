@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from ..manifests import load_pools, load_quota
     from ..planner.types import pool_key
     from ..sim.compare import POLICIES, run_policies
-    from ..sim.report import slos_of, summarize, write_report
+    from ..sim.report import Context, summarize, write_report
+    from ..sim.timeline import Timeline
     from ..sim.traces import bundled_trace_path, compress, load_trace, scale_rate, truncate
 
     require("sim")
@@ -77,15 +78,20 @@ def run(args: argparse.Namespace) -> int:
     policies = POLICIES if args.policy == "all" else (args.policy,)
 
     console = Console()
+    timeline = Timeline.for_pools(pools)
     with policy_progress(console, policies) as progress:
         try:
             results = run_policies(pools, {k: trace for k in keys}, policies, quota=quota, tick=args.tick,
-                                   progress=progress)
+                                   progress=progress, timeline=timeline)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
-    summary = summarize(results, trace=trace.name, slos=slos_of(pools))
-    report = write_report(Path(args.out), results, summary)
-    print_summary(console, summary, f"{trace.name}: {len(trace.requests)} requests, {trace.duration / 60:.1f} min")
+    quota_text = f"FleetQuota {quota.metadata.name}" if quota is not None else "no FleetQuota (no budgets)"
+    scenario = (f"{trace.name} ({len(trace.requests)} requests over {trace.duration / 60:.1f} min, peak "
+                f"{max(trace.window_rates(60)):.1f} req/s in a minute; {quota_text})")
+    context = Context(pools=pools, quota=quota, scenario=scenario, timeline=timeline)
+    summary = summarize(results, context)
+    report = write_report(Path(args.out), results, summary, context)
+    print_summary(console, summary)
     console.print(f"report: {report}")
     return 0
 
@@ -107,16 +113,23 @@ def policy_progress(console: Console, policies: Iterable[str]) -> Iterator[Calla
             bar.update(task, completed=bar.tasks[task].total)
 
 
-def print_summary(console: Console, summary: dict[str, Any], title: str) -> None:
-    """The policy comparison table (policies as rows)."""
+def print_summary(console: Console, summary: dict[str, Any]) -> None:
+    """One verdict per policy (a table row each), the verdict sentence and how dollars were priced."""
     from rich import box
     from rich.table import Table
 
-    from ..sim.report import TABLE_HEADER, table_rows
+    from ..sim.report import TABLE_NOTE, table_header, table_rows
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in TABLE_HEADER:
-        table.add_column(column, justify="right", no_wrap=True)
+    table = Table(title=summary["scenario"], caption=TABLE_NOTE, box=box.SIMPLE_HEAD, padding=(0, 0),
+                  show_edge=False)
+    for index, column in enumerate(table_header(summary)):
+        table.add_column(column, justify="right", no_wrap=index == 0)
     for row in table_rows(summary):
         table.add_row(*row)
     console.print(table)
+    console.print(summary["verdict"])
+    for pool, price in summary["prices"].items():
+        if price["dollars_per_gpu_hour"] is None:
+            console.print(f"{pool}: no dollars: {price['source']}")
+        elif not price["source"].startswith("FleetQuota"):
+            console.print(f"{pool}: priced at ${price['dollars_per_gpu_hour']:g} per GPU-hour ({price['source']})")

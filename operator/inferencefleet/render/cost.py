@@ -1,10 +1,37 @@
-"""Quota checks and cost annotations for a pool rendered against a FleetQuota."""
+"""Quota checks and cost annotations for a pool rendered against a FleetQuota; GPU prices for reports."""
 
 from __future__ import annotations
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from . import labels
 from .errors import RenderError
+
+DEFAULT_GPU_PRICES = {
+    "H100-80GB": 3.0,
+    "H200-141GB": 3.8,
+    "A100-80GB": 1.8,
+    "A100-40GB": 1.3,
+    "L40S": 1.0,
+    "A10G": 0.75,
+    "L4": 0.5,
+}
+"""Dollars per GPU-hour that ``simulate``, ``demo`` and ``backtest`` charge a pool no FleetQuota prices:
+round on-demand cloud prices (H100 and A100-80GB as in the example FleetQuota). The operator never
+uses them; a FleetQuota's gpuPrices set the prices that budgets use."""
+
+
+def report_price(pool: InferencePool, quota: FleetQuota | None) -> tuple[float | None, str]:
+    """(dollars per GPU-hour, where it comes from) for reports: the FleetQuota's price of the pool's GPU
+    type, else DEFAULT_GPU_PRICES, else (None, why there is none)."""
+    gpu_type = pool.spec.topology.gpu.type
+    if quota is not None and pool.spec.quotaRef == quota.metadata.name:
+        price = quota.spec.price(gpu_type)
+        if price is not None:
+            return price, f"FleetQuota {quota.metadata.name}"
+    if gpu_type in DEFAULT_GPU_PRICES:
+        return DEFAULT_GPU_PRICES[gpu_type], "default price table"
+    return None, (f"GPU type {gpu_type!r} has no price: give a FleetQuota with a gpuPrices entry for it "
+                  f"(the default table prices {', '.join(DEFAULT_GPU_PRICES)})")
 
 
 def gpu_price(pool: InferencePool, quota: FleetQuota) -> float:

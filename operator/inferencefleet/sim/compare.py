@@ -19,6 +19,7 @@ from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
 from .fleet import Policy, SimResult, simulate
 from .oracle import ReplicaCapacity, needed, oracle, plan, replica_capacity
 from .planner_policy import InferenceFleetPolicy
+from .timeline import Timeline
 from .traces import Trace
 
 POLICIES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle")
@@ -43,8 +44,10 @@ def run_policies(
     hpa_waiting_target: float = 1.0,
     progress: Progress | None = None,
     capacity: Mapping[PoolKey, ReplicaCapacity] | None = None,
+    timeline: Timeline | None = None,
 ) -> list[SimResult]:
-    """Simulate each named policy (names from POLICIES); results in POLICIES order."""
+    """Simulate each named policy (names from POLICIES); results in POLICIES order. ``timeline``, if
+    given, records the inferencefleet policy's decisions."""
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
         raise ValueError(f"unknown policies {unknown}; allowed: {', '.join(POLICIES)}")
@@ -66,7 +69,7 @@ def run_policies(
         peak = outcome.peak
         warm = {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
     factories: dict[str, Callable[[], Policy]] = {
-        "inferencefleet": lambda: InferenceFleetPolicy(tick),
+        "inferencefleet": lambda: InferenceFleetPolicy(tick, timeline.on_tick if timeline is not None else None),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),
         "keda": lambda: KedaPolicy({k: c.utilization * c.rate for k, c in capacity.items()}),
         "kpa": lambda: KpaPolicy({k: c.concurrency for k, c in capacity.items()}),

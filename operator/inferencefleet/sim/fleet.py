@@ -99,6 +99,8 @@ class PoolResult:
     requests: int = 0
     good: int = 0
     """Requests that met both SLOs."""
+    good_tokens: int = 0
+    """Prompt plus output tokens of the requests that met both SLOs."""
     ttft_ok: int = 0
     itl_ok: int = 0
     """Requests whose mean time per output token met the ITL SLO."""
@@ -294,6 +296,8 @@ class _Pool:
         result.itl_ok += itl_ok
         result.gaps_ok += done.itl_ok
         result.good += ttft_ok and itl_ok
+        if ttft_ok and itl_ok:
+            result.good_tokens += done.request.prompt_tokens + done.request.output_tokens
         self.outcomes.append((done.request.arrival, done.ttft, ttft_ok and itl_ok))
         self.e2e.append(done.e2e)
 

@@ -9,11 +9,11 @@ would do with them).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.controller import tick
-from ..planner.types import FleetState, PoolKey
+from ..planner.types import FleetState, PoolKey, TickResult
 from ..signals.model import SignalsSnapshot
 from .fleet import Policy, PoolView, Target
 
@@ -32,13 +32,15 @@ class InferenceFleetPolicy(Policy):
 
     name = "inferencefleet"
 
-    def __init__(self, interval: float = 5.0) -> None:
+    def __init__(self, interval: float = 5.0, on_tick: Callable[[float, TickResult], None] | None = None) -> None:
+        """``on_tick(now, result)`` sees every tick's decisions, reasons and tier usage (for reports)."""
         if interval <= 0:
             raise ValueError(f"tick interval must be > 0 seconds (got {interval})")
         self.interval = interval
         self._pools: list[InferencePool] = []
         self._quota: FleetQuota | None = None
         self._state = FleetState()
+        self._on_tick = on_tick
 
     def start(self, pools: Sequence[InferencePool], quota: FleetQuota | None) -> None:
         self._pools = [managed(p) for p in pools]
@@ -49,4 +51,6 @@ class InferenceFleetPolicy(Policy):
         observed = {key: view.observation for key, view in pools.items()}
         result = tick(self._pools, self._quota, signals, observed, self._state, now)
         self._state = result.state
+        if self._on_tick is not None:
+            self._on_tick(now, result)
         return {d.key: Target(d.desired_replicas, d.max_num_seqs) for d in result.decisions}

@@ -24,7 +24,7 @@ import csv
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -140,14 +140,21 @@ def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
         raise InvalidInput(f"--scale: x{factor:g} makes about {len(trace.requests) * factor:.3g} requests, more "
                            f"than the {MAX_REQUESTS} a trace may hold; at most x{MAX_REQUESTS / len(trace.requests):.3g} "
                            "for this trace (or shorten it with --duration)")
+    scaled = shape_rate(trace, lambda _: factor, seed)
+    return Trace(trace.name if factor == 1 else f"{trace.name} rate x{factor:g}", scaled.requests)
+
+
+def shape_rate(trace: Trace, factor: Callable[[float], float], seed: int = 0) -> Trace:
+    """Multiply the arrival rate at time t by ``factor(t)`` (>= 0), as ``scale_rate`` does with a constant."""
     rng = random.Random(seed)
     minutes: dict[int, list[Request]] = {}
     for r in trace.requests:
         minutes.setdefault(int(r.arrival // 60), []).append(r)
-    whole, frac = int(factor), factor - int(factor)
     out: list[Request] = []
     for r in trace.requests:
-        copies = whole + (rng.random() < frac)
+        wanted = factor(r.arrival)
+        whole = int(wanted)
+        copies = whole + (rng.random() < wanted - whole)
         if copies:
             out.append(r)
         neighbours = minutes[int(r.arrival // 60)]
@@ -155,7 +162,18 @@ def scale_rate(trace: Trace, factor: float, seed: int = 0) -> Trace:
             shape = neighbours[rng.randrange(len(neighbours))]
             out.append(Request(f"{r.id}.{copy}", r.arrival + rng.random(), shape.prompt_tokens, shape.output_tokens))
     out.sort(key=lambda r: r.arrival)
-    return Trace(trace.name if factor == 1 else f"{trace.name} rate x{factor:g}", tuple(out))
+    return Trace(trace.name, tuple(out))
+
+
+def tile(trace: Trace, seconds: float) -> Trace:
+    """The trace repeated back to back until ``seconds``: copy k arrives k x its duration later."""
+    period = trace.duration + 1.0
+    copies = math.ceil(seconds / period)
+    requests = tuple(
+        Request(f"{r.id}@{k}" if k else r.id, r.arrival + k * period, r.prompt_tokens, r.output_tokens)
+        for k in range(copies) for r in trace.requests if r.arrival + k * period < seconds
+    )
+    return Trace(trace.name, requests)
 
 
 def truncate(trace: Trace, seconds: float) -> Trace:
