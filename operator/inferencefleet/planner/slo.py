@@ -10,10 +10,14 @@
   takes the profile's step time for that mix, in which a prefill chunk only adds what exceeds the
   weight pass it shares with the decodes. s is that fixed point; none exists when the step would
   grow without bound (the replica is overloaded).
-* Arrival rate (queueing-aware): prefill is an M/M/1 server whose p99 response time is
-  ln(100) / (mu' - lambda), where mu' = (budget - n) / (prompt x full step) is the rate at which
-  steps filled to the token budget prefill whole prompts next to the n decodes. The planned rate
-  is the largest lambda with p99 TTFT = ln(100) / (mu' - lambda) + one full step <= SLO and n <= B.
+* Arrival rate (queueing-aware): a request's TTFT is its own prefill plus its wait for the prompts
+  ahead of it, modelled separately. Its own prefill is the mean prompt in chunks of what the budget
+  leaves beside the n decodes, each chunk a full step: 1 / mu', where mu' = (budget - n) / (prompt x
+  full step) is the rate at which such steps prefill whole prompts. The wait is an M/M/1 queue's:
+  its p99 is ln(100 x lambda / mu') / (mu' - lambda), zero below 1% load. The planned rate is the
+  largest lambda with p99 TTFT = 1 / mu' + wait p99 + one full step (in progress at arrival) <= SLO
+  and n <= B. Prompts far longer than the mean (a heavy tail) are not in the mean shape: the online
+  correction of the prefill time (planner.correction) learns what they add to the measured p99.
 """
 
 from __future__ import annotations
@@ -209,11 +213,18 @@ class ReplicaModel:
         return decoding, left / (full * self.workload.prompt_tokens), full
 
     def ttft_p99(self, rate: float, batch: float = math.inf) -> float | None:
-        """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded)."""
+        """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded).
+
+        The prompt's own prefill (the mean prompt in chunks of the budget left beside the decodes, each
+        a full step) plus the p99 of its wait for the prompts ahead of it (M/M/1 waiting time:
+        ln(100 x load) / (mu' - rate), 0 below 1% load) plus the step in progress at its arrival.
+        """
         server = self._prefill_server(rate)
         if server is None or server[0] > batch or server[1] <= rate:
             return None
-        return LN100 / (server[1] - rate) + server[2]
+        _, mu, full = server
+        wait = max(0.0, math.log(100.0 * rate / mu)) / (mu - rate) if rate > 0 else 0.0
+        return 1.0 / mu + wait + full
 
     def max_batch(self, target_itl: float, upper: int, with_prefill: bool = True) -> int:
         """Largest batch in [1, upper] whose p99 (or decode-only) ITL <= ``target_itl``; 0 if none."""
