@@ -141,13 +141,21 @@ def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample
     return (("ITL", signals.itl_p99, slo.itlP99), ("TTFT", signals.ttft_p99, slo.ttftP99))
 
 
-def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float) -> TokenRates | None:
+def _admitted(memory: PoolMemory, signals: PoolSignals, now: float) -> float:
+    """Growth of the running requests per second since the last tick (slo.TokenRates), 0 if unknown."""
+    running = signals.running.value
+    if running is None or memory.running is None or memory.updated_at is None or now <= memory.updated_at:
+        return 0.0
+    return max(0.0, running - memory.running) / (now - memory.updated_at)
+
+
+def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float, admitted: float) -> TokenRates | None:
     """The smoothed token rates, updated with this tick's signals."""
     if memory.prompt_tokens_rate is None or memory.output_tokens_rate is None or memory.completions_rate is None \
             or memory.updated_at is None:
-        return TokenRates.of(signals)
+        return TokenRates.of(signals, admitted)
     last = TokenRates(memory.prompt_tokens_rate, memory.output_tokens_rate, memory.completions_rate)
-    return last.updated(signals, now - memory.updated_at)
+    return last.updated(signals, now - memory.updated_at, admitted)
 
 
 @dataclass(frozen=True)
@@ -195,9 +203,10 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         unsteady_at = now
     steady = not missing and (unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S)
     context = spec.model.maxContextTokens
-    token_rates = _token_rates(memory, signals, now)
+    admitted = _admitted(memory, signals, now)
+    token_rates = _token_rates(memory, signals, now, admitted)
     smoothed = None if token_rates is None else token_rates.workload(context)
-    current = Workload.measured(signals, context)
+    current = Workload.measured(signals, context, admitted)
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
@@ -266,6 +275,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
         waiting=waiting if not missing else memory.waiting,
+        running=running if running is not None else memory.running,
         unsteady_at=unsteady_at,
     )
     return _Plan(pool, key, observation, new_memory, cold_start, demand, bool(planned and planned.warming), capacity,

@@ -59,9 +59,10 @@ class Workload:
         return self.prompt_tokens + self.output_tokens / 2
 
     @classmethod
-    def measured(cls, signals: PoolSignals, max_context_tokens: int) -> Workload | None:
-        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates)."""
-        rates = TokenRates.of(signals)
+    def measured(cls, signals: PoolSignals, max_context_tokens: int, admitted: float = 0.0) -> Workload | None:
+        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates);
+        ``admitted``: see TokenRates."""
+        rates = TokenRates.of(signals, admitted)
         return None if rates is None else rates.workload(max_context_tokens)
 
     @classmethod
@@ -83,20 +84,23 @@ class Workload:
 
 @dataclass(frozen=True)
 class TokenRates:
-    """Prompt tokens, output tokens and completed requests per second, smoothed (EWMA over LENGTH_TAU_S).
+    """Prompt tokens, output tokens and requests per second, smoothed (EWMA over LENGTH_TAU_S).
 
     Their ratios are the mean request lengths over the last minutes, weighted by requests; one rate
     window's ratio swings by a third on real traces (a 70B fleet sized on a minute of short requests
     scaled down into the long ones of the next), and spikes when few requests completed in it.
+    Engines count prompt tokens at prefill but requests at completion, so the requests are the
+    completions plus ``admitted``: the growth of the running requests per second (prefilled, not yet
+    complete). Without it a pool starting into full traffic reads prompts many times too long.
     """
 
     prompt: float
     output: float
     requests: float
 
-    def updated(self, signals: PoolSignals, dt: float) -> TokenRates:
+    def updated(self, signals: PoolSignals, dt: float, admitted: float = 0.0) -> TokenRates:
         """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
-        observed = _observed_rates(signals)
+        observed = _observed_rates(signals, admitted)
         if observed is None:
             return self
         keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
@@ -104,9 +108,9 @@ class TokenRates:
                             zip((self.prompt, self.output, self.requests), observed, strict=True)))
 
     @classmethod
-    def of(cls, signals: PoolSignals) -> TokenRates | None:
-        """The rates one window shows (None while the pool completes no requests or reports no token rates)."""
-        observed = _observed_rates(signals)
+    def of(cls, signals: PoolSignals, admitted: float = 0.0) -> TokenRates | None:
+        """The rates one window shows (None while the pool takes no requests or reports no token rates)."""
+        observed = _observed_rates(signals, admitted)
         return None if observed is None else cls(*observed)
 
     def workload(self, max_context_tokens: int) -> Workload:
@@ -115,12 +119,12 @@ class TokenRates:
                         max(self.output / self.requests, 1.0)).fitted(max_context_tokens)
 
 
-def _observed_rates(signals: PoolSignals) -> tuple[float, float, float] | None:
+def _observed_rates(signals: PoolSignals, admitted: float) -> tuple[float, float, float] | None:
     rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
                             signals.output_tokens_per_second.value)
-    if rate is None or rate <= 1e-6 or prompt is None or output is None:
+    if rate is None or prompt is None or output is None or rate + admitted <= 1e-6:
         return None
-    return prompt, output, rate
+    return prompt, output, rate + max(admitted, 0.0)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ class PoolMemory:
     ready count other than the tick before's."""
     waiting: float | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
+    running: float | None = None
+    """Requests running at the last tick: its growth is requests admitted, whose prompt tokens the engine has
+    counted, that the completion rate does not show yet (slo.TokenRates)."""
     max_num_seqs: int | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None
