@@ -1,9 +1,12 @@
 """Replay a trace through simulated pools of replicas driven by an autoscaling policy.
 
 Pure and deterministic. What is modelled:
-- each pool's replicas are ``Replica`` objects built from ``planner.capacity.profile_for`` (one
-  replica = one group of ``nodesPerReplica`` nodes for multi-node pools, scaled as a whole);
-- a replica costs its GPUs from the moment it is requested; it serves from ``coldStart`` later;
+- each pool's replicas are ``Replica`` objects (one replica = one group of ``nodesPerReplica``
+  nodes for multi-node pools, scaled as a whole) whose engine is ``sim.engine``'s when ``engine``
+  options are given (measured tables, an engine error, per-replica spread: the planner has to find
+  it), else the planner's own ``planner.capacity.profile_for`` (a closed world, for mechanics tests);
+- a replica costs its GPUs from the moment it is requested; it serves from its cold start later
+  (``coldStart``, or drawn around it by the engine options);
 - the router sends each request to the ready replica with the fewest outstanding requests; with
   none ready, requests wait at the gateway (counted as waiting) until one is;
 - every ``scrape_interval`` the pool's metrics are scraped into a ``PromView``; every
@@ -38,6 +41,7 @@ from ..planner.capacity import CapacityProfile, profile_for
 from ..planner.types import PoolKey, PoolObservation, pool_key
 from ..signals.buckets import ITL_EDGES
 from ..signals.model import SignalsSnapshot
+from .engine import EngineFactory, EngineOptions
 from .histogram import histogram_quantile
 from .promview import Counters, PoolScrape, PromView
 from .replica import Completion, Replica, Request
@@ -189,11 +193,12 @@ class SimResult:
 class _Pool:
     """Runtime state of one pool."""
 
-    def __init__(self, pool: InferencePool, quota: FleetQuota | None, profile: CapacityProfile) -> None:
+    def __init__(self, pool: InferencePool, quota: FleetQuota | None, engine: EngineOptions | None) -> None:
         spec = pool.spec
         self.pool = pool
         self.key = pool_key(pool)
-        self.profile = profile
+        self.engines = None if engine is None else EngineFactory(spec, engine)
+        self.profile: CapacityProfile = profile_for(spec)
         self.cold_start = spec.autoscaling.coldStart
         self.ttft_slo = spec.autoscaling.slo.ttftP99
         self.itl_slo = spec.autoscaling.slo.itlP99
@@ -217,8 +222,9 @@ class _Pool:
 
     # -------------------------------------------------------------- replicas
     def add(self, now: float, ready_now: bool = False) -> _SimReplica:
-        ready_at = now if ready_now else now + self.cold_start
-        replica = Replica(self.profile, max_num_seqs=min(self.max_num_seqs, self.batched_tokens),
+        model, cold_start = (self.profile, self.cold_start) if self.engines is None else self.engines.replica()
+        ready_at = now if ready_now else now + cold_start
+        replica = Replica(model, max_num_seqs=min(self.max_num_seqs, self.batched_tokens),
                           max_num_batched_tokens=self.batched_tokens, itl_slo=self.itl_slo, start=ready_at)
         sim = _SimReplica(replica, now, ready_at)
         self.live.append(sim)
@@ -383,10 +389,14 @@ def simulate(
     window: float = 60.0,
     horizon: float | None = None,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> SimResult:
-    """Replay each pool's trace under ``policy``; pools start with ``initial_replicas`` ready (default replicas.min)."""
+    """Replay each pool's trace under ``policy``; pools start with ``initial_replicas`` ready (default replicas.min).
+
+    ``engine``: the simulator's own engines (``sim.engine``); None runs the planner's capacity profile.
+    """
     started = time.perf_counter()
-    runtimes = {pool_key(p): _Pool(p, quota, profile_for(p.spec)) for p in pools}
+    runtimes = {pool_key(p): _Pool(p, quota, engine) for p in pools}
     for key, runtime in runtimes.items():
         count = (initial_replicas or {}).get(key, runtime.pool.spec.replicas.min)
         for _ in range(count):

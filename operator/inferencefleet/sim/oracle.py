@@ -40,6 +40,7 @@ from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.capacity import profile_for
 from ..planner.types import PoolKey, pool_key
 from ..signals.model import SignalsSnapshot
+from .engine import EngineFactory, EngineOptions
 from .fleet import Policy, PoolView, SimResult, Target, fits_context, meets_slos, simulate
 from .replica import Replica, Request
 from .traces import Trace
@@ -74,15 +75,18 @@ class ReplicaCapacity:
 
 
 def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 2000, seed: int = 0,
-                     tolerance: float = 0.02, utilization: float = 0.85) -> ReplicaCapacity:
+                     tolerance: float = 0.02, utilization: float = 0.85,
+                     engine: EngineOptions | None = None) -> ReplicaCapacity:
     """Load-test one replica of ``pool`` with Poisson arrivals and lengths drawn from ``lengths``.
+
+    ``engine``: load-test the simulator's engine at its mean speed (None: the planner's profile).
 
     Lengths are drawn from the requests the pool can take (within ``maxContextTokens``): the others
     are rejected at any rate. ValueError when no length fits, or when fewer than 99% of the requests
     meet the SLOs even at LOAD_TEST_FLOOR req/s, where requests hardly ever overlap.
     """
     spec = pool.spec
-    profile = profile_for(spec)
+    profile = profile_for(spec) if engine is None else EngineFactory(spec, engine).typical()
     servable = [r for r in lengths.requests if fits_context(r, spec.model.maxContextTokens)]
     if not servable:
         raise ValueError(f"{pool.metadata.name}: no request of {lengths.name} fits spec.model.maxContextTokens "
@@ -209,13 +213,14 @@ def scheduled_run(
     *,
     quota: FleetQuota | None = None,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> tuple[SimResult, dict[PoolKey, Schedule]]:
     """Replay the traces with every pool following the cheapest schedule (``plan``) for its windows' need."""
     by_key = {pool_key(p): p for p in pools}
     schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min) for k, n in need.items()}
     result = simulate(pools, traces, ScheduledPolicy(schedules), quota=quota,
                       horizon=max(t.duration for t in traces.values()), progress=progress,
-                      initial_replicas={k: s.initial() for k, s in schedules.items()})
+                      initial_replicas={k: s.initial() for k, s in schedules.items()}, engine=engine)
     return result, schedules
 
 
@@ -228,6 +233,7 @@ def oracle(
     rounds: int = ROUNDS,
     lowering_rounds: int = LOWERING_ROUNDS,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> OracleOutcome:
     """Plan from the capacity; raise every window that missed 99% and replay until none does; then
     lower the windows one replica at a time, keeping what still meets the SLO (module docstring)."""
@@ -238,7 +244,7 @@ def oracle(
     def replay(counts: dict[PoolKey, list[int]]) -> tuple[SimResult, dict[PoolKey, Schedule], dict[PoolKey, list[int]]]:
         nonlocal replays
         replays += 1
-        result, schedules = scheduled_run(pools, traces, counts, quota=quota, progress=progress)
+        result, schedules = scheduled_run(pools, traces, counts, quota=quota, progress=progress, engine=engine)
         missed = {p.key: [w for w in p.missed_windows if w < len(counts[p.key])] for p in result.pools}
         return result, schedules, missed
 
@@ -281,7 +287,7 @@ class ForesightOutcome:
 
 
 def minute_foresight(pool: InferencePool, trace: Trace, capacity: ReplicaCapacity, *,
-                     most: float = FORESIGHT_HEADROOM_MAX) -> ForesightOutcome:
+                     most: float = FORESIGHT_HEADROOM_MAX, engine: EngineOptions | None = None) -> ForesightOutcome:
     """The smallest headroom k over each minute's mean need whose schedule (known a cold start ahead) gets
     99% of requests within both SLOs (module docstring, 5): k doubles from 1 until it does, then
     bisection to within FORESIGHT_PRECISION; at ``most``, whatever it reaches, when nothing below does."""
@@ -291,7 +297,8 @@ def minute_foresight(pool: InferencePool, trace: Trace, capacity: ReplicaCapacit
     def replay(headroom: float) -> SimResult:
         nonlocal replays
         replays += 1
-        return scheduled_run([pool], {key: trace}, {key: needed(trace, capacity.rate / headroom, trace.duration)})[0]
+        return scheduled_run([pool], {key: trace}, {key: needed(trace, capacity.rate / headroom, trace.duration)},
+                             engine=engine)[0]
 
     low, high = 1.0, 1.0
     best = replay(high)
