@@ -90,8 +90,9 @@ class TokenRates:
     window's ratio swings by a third on real traces (a 70B fleet sized on a minute of short requests
     scaled down into the long ones of the next), and spikes when few requests completed in it.
     Engines count prompt tokens at prefill but requests at completion, so the requests are the
-    completions plus ``admitted``: the growth of the running requests per second (prefilled, not yet
-    complete). Without it a pool starting into full traffic reads prompts many times too long.
+    completions plus ``admitted``: the growth of the running requests per second over the rate window
+    (prefilled, not yet complete; negative while they drain). Without it a pool starting into full
+    traffic reads prompts many times too long.
     """
 
     prompt: float
@@ -124,7 +125,7 @@ def _observed_rates(signals: PoolSignals, admitted: float) -> tuple[float, float
                             signals.output_tokens_per_second.value)
     if rate is None or prompt is None or output is None or rate + admitted <= 1e-6:
         return None
-    return prompt, output, rate + max(admitted, 0.0)
+    return prompt, output, rate + admitted
 
 
 @dataclass(frozen=True)

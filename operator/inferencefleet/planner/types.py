@@ -85,9 +85,10 @@ class PoolMemory:
     ready count other than the tick before's."""
     waiting: float | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
-    running: float | None = None
-    """Requests running at the last tick: its growth is requests admitted, whose prompt tokens the engine has
-    counted, that the completion rate does not show yet (slo.TokenRates)."""
+    running: tuple[tuple[float, float], ...] = ()
+    """(time, requests running) of the ticks within the last rate window, oldest first: their growth over
+    the window is requests admitted, whose prompt tokens the engine has counted, that the completion rate
+    does not show yet (slo.TokenRates)."""
     max_num_seqs: int | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None
@@ -142,6 +143,7 @@ class FleetState:
             values: dict[str, Any] = {k: v for k, v in row.items() if k in known}
             values["starting_since"] = tuple(values.get("starting_since", ()))
             values["needs"] = tuple(tuple(entry) for entry in values.get("needs", ()))
+            values["running"] = tuple(tuple(entry) for entry in values.get("running", ()))
             try:
                 pools[(str(row["namespace"]), str(row["name"]))] = PoolMemory(**values)
             except TypeError as error:
