@@ -185,9 +185,10 @@ def allowed_gpu_hours(rows: dict[str, dict[str, float]]) -> float:
     return min(MOST_VS_ORACLE * rows["oracle"]["gpu_hours"], MOST_VS_HPA * rows["hpa"]["gpu_hours"])
 
 
-def generated(family: str, minutes: float, peak_rate: float, seed: int) -> Trace:
-    """One draw of a generated family at ``peak_rate`` req/s (envelopes take the conversation trace's lengths)."""
-    seconds = minutes * 60
+def generated(family: str, peak_rate: float, seed: int) -> Trace:
+    """One draw of a generated family at ``peak_rate`` req/s over FAMILY_MINUTES (envelopes take the
+    conversation trace's lengths)."""
+    seconds = FAMILY_MINUTES[family] * 60
     if family == "long-context":
         return scenarios.long_context(seconds, peak_rate, seed, **LONG_CONTEXT)
     lengths = load("conv", None)
@@ -203,10 +204,10 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
     pool = make_pool(scenario)
     key = pool_key(pool)
     if trace_name in FAMILIES:
-        span = min(FAMILY_MINUTES[trace_name], minutes or math.inf)
-        shapes = generated(trace_name, span, 1.0, seed)  # the length mix, for the load test
+        shapes = generated(trace_name, 1.0, seed)  # the length mix, for the load test
         capacity = replica_capacity(pool, shapes, engine=engine)
-        trace = generated(trace_name, span, peak_replicas * capacity.rate, seed)
+        trace = generated(trace_name, peak_replicas * capacity.rate, seed)
+        trace = truncate(trace, minutes * 60) if minutes else trace
         scale = peak_replicas * capacity.rate
     else:
         raw = load(trace_name, minutes)
@@ -295,6 +296,7 @@ def main() -> int:
                         help="only these traces or generated families (default: the Azure traces)")
     parser.add_argument("--engine-error", type=float, action="append",
                         help="run the simulator's own engine with true times x (1 + E); repeatable")
+    parser.add_argument("--jsonl", type=Path, help="also append each case as one JSON line to this file")
     parser.add_argument("--from-minimum", action="store_true",
                         help="autoscalers start from replicas.min with no history")
     parser.add_argument("--peak-replicas", type=int, help="replicas the peak minute needs (10..40)")
@@ -316,6 +318,9 @@ def main() -> int:
             for engine in engines:
                 case = run_case(scenario, trace_name, minutes, peak, args.seed, engine, args.from_minimum)
                 cases.append(case)
+                if args.jsonl:
+                    with args.jsonl.open("a") as handle:
+                        handle.write(json.dumps(case) + "\n")
                 if not args.json:
                     print_case(case)
                     sys.stdout.flush()
