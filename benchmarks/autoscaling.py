@@ -313,9 +313,9 @@ def main() -> int:
               f"{speed['stepwise_req_per_cpu_s']:.0f} req/CPU-s: {speed['ratio']:.1f}x (same process)")
     cases = []
     engines = [None] if not args.engine_error else [EngineOptions(error=e, seed=args.seed) for e in args.engine_error]
-    for scenario in args.scenario or SCENARIOS:
-        for trace_name in args.trace or TRACE_FILES:
-            for engine in engines:
+    for engine in engines:
+        for scenario in args.scenario or SCENARIOS:
+            for trace_name in args.trace or TRACE_FILES:
                 case = run_case(scenario, trace_name, minutes, peak, args.seed, engine, args.from_minimum)
                 cases.append(case)
                 if args.jsonl:
