@@ -20,7 +20,7 @@ import pytest
 
 from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.capacity import profile_for
-from inferencefleet.planner.slo import Correction, ReplicaModel, Workload, slo_capacity
+from inferencefleet.planner.slo import Correction, ReplicaModel, SloCapacity, Workload, slo_capacity
 from inferencefleet.sim.oracle import replica_capacity
 from inferencefleet.sim.replica import Request
 from inferencefleet.sim.traces import Trace, bundled_trace_path, load_trace
@@ -36,22 +36,27 @@ SHAPES = {
 }
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_the_planned_slo_rate_is_near_what_a_simulated_replica_serves(shape: str) -> None:
+def planned_and_tested(shape: str, trace: Trace, max_context_tokens: int = 8192) -> tuple[SloCapacity, float]:
+    """The model's SLO capacity (uncorrected, mean lengths of ``trace``) and the load-tested rate of one replica."""
     model, topology, chunk, seqs, itl = SHAPES[shape]
     pool = InferencePool.model_validate({"metadata": {"name": "p", "namespace": "ns"}, "spec": {
-        "model": model, "topology": topology, "tier": "free",
+        "model": {**model, "maxContextTokens": max_context_tokens}, "topology": topology, "tier": "free",
         "autoscaling": {"slo": {"ttftP99": "2s", "itlP99": itl}},
         "batching": {"mode": "Fixed", "maxNumSeqs": {"min": seqs, "max": seqs}, "maxNumBatchedTokens": chunk}}})
-    trace = load_trace(bundled_trace_path())
     tested = replica_capacity(pool, trace, requests=1500).rate
     requests = trace.requests
     lengths = Workload(sum(r.prompt_tokens for r in requests) / len(requests),
                        sum(r.output_tokens for r in requests) / len(requests))
     spec = pool.spec
     planned = slo_capacity(ReplicaModel(profile_for(spec), Correction(), lengths, chunk), seqs,
-                           spec.autoscaling.slo.itlP99, spec.autoscaling.slo.ttftP99).rate
-    assert 0.9 * tested <= planned <= 1.2 * tested, f"planned {planned:.2f} req/s, load-tested {tested:.2f}"
+                           spec.autoscaling.slo.itlP99, spec.autoscaling.slo.ttftP99)
+    return planned, tested
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_planned_slo_rate_is_near_what_a_simulated_replica_serves(shape: str) -> None:
+    planned, tested = planned_and_tested(shape, load_trace(bundled_trace_path()))
+    assert 0.9 * tested <= planned.rate <= 1.2 * tested, f"planned {planned.rate:.2f} req/s, load-tested {tested:.2f}"
 
 
 def long_context(requests: int = 2000, seed: int = 1) -> Trace:
@@ -64,18 +69,6 @@ def long_context(requests: int = 2000, seed: int = 1) -> Trace:
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_planned_rate_stays_near_the_load_test_on_long_context_prompts(shape: str) -> None:
-    model, topology, chunk, seqs, itl = SHAPES[shape]
-    pool = InferencePool.model_validate({"metadata": {"name": "p", "namespace": "ns"}, "spec": {
-        "model": {**model, "maxContextTokens": 32768}, "topology": topology, "tier": "free",
-        "autoscaling": {"slo": {"ttftP99": "2s", "itlP99": itl}},
-        "batching": {"mode": "Fixed", "maxNumSeqs": {"min": seqs, "max": seqs}, "maxNumBatchedTokens": chunk}}})
-    trace = long_context()
-    tested = replica_capacity(pool, trace, requests=1500).rate
-    requests = trace.requests
-    lengths = Workload(sum(r.prompt_tokens for r in requests) / len(requests),
-                       sum(r.output_tokens for r in requests) / len(requests))
-    spec = pool.spec
-    capacity = slo_capacity(ReplicaModel(profile_for(spec), Correction(), lengths, chunk), seqs,
-                            spec.autoscaling.slo.itlP99, spec.autoscaling.slo.ttftP99)
+    capacity, tested = planned_and_tested(shape, long_context(), max_context_tokens=32768)
     assert capacity.problem is None
     assert 0.55 * tested <= capacity.rate <= 1.35 * tested, f"planned {capacity.rate:.2f} req/s, load-tested {tested:.2f}"
