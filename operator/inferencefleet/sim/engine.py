@@ -17,7 +17,8 @@ online correction, as it must in a real cluster.
   slower than measured); each replica draws its own factor around it (lognormal, ``replica_spread``)
   and its own cold start around the declared one (lognormal, ``cold_start_spread``), both seeded.
 Pools with no measured table (other sizes, GPUs or topologies than the three references) use the
-planner's profile with the same error and spread: their engine is then known to the planner.
+planner's profile with the same error and spread: their engine is then known to the planner. The KV
+cache holds what ``planner.capacity`` sizes from memory (a fact of memory, not of speed).
 """
 
 from __future__ import annotations
