@@ -16,9 +16,19 @@ allow (1.15x the oracle's, 0.75x HPA's), meeting them takes foresight of the bur
 Its replays are not in the speed figures.
 
     .venv/bin/python benchmarks/autoscaling.py [--quick] [--json] [--scenario NAME] [--trace NAME] [--seed N]
+        [--engine-error E ...] [--from-minimum]
 
-``--seed`` draws another rate scaling of the same traces (which copies arrive, with which lengths) to
-show that the figures do not hang on one draw.
+``--seed`` draws another rate scaling of the same traces (which copies arrive, with which lengths) and
+another draw of each generated family, to show that the figures do not hang on one draw.
+Traces: the Azure 2023 conversation and code traces (``conv``, ``code``) and the generated families
+of ``sim.scenarios`` (``long-context``, ``diurnal-hour``, ``diurnal-10min``, ``step``, ``ramp``), each
+at the same peak (``--peak-replicas`` at the load-tested capacity; lengths of the generated
+envelopes drawn from the conversation trace).
+``--engine-error E`` (repeatable, e.g. -0.25 0 0.25) runs the simulator's own engine (``sim.engine``,
+the measured tables with true times x (1 + E), per-replica spread, cold starts around the declared
+one); without it the engine is the planner's own profile (the closed world of the earlier figures).
+``--from-minimum``: every autoscaler starts from replicas.min with no history, scored from its first
+minute. Tuning set: seeds 1 and 2; report set: seeds 11 and 12 (never tune on it).
 """
 
 from __future__ import annotations
@@ -35,13 +45,19 @@ from typing import Any
 from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.capacity import profile_for
 from inferencefleet.planner.types import pool_key
+from inferencefleet.sim import scenarios
 from inferencefleet.sim.compare import POLICIES, run_policies
+from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.oracle import WINDOW, minute_foresight, replica_capacity
 from inferencefleet.sim.replica import Replica, Request
 from inferencefleet.sim.traces import Trace, load_trace, scale_rate, truncate
 
 TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
 TRACE_FILES = {"conv": "azure_llm_2023_conv.csv", "code": "azure_llm_2023_code.csv"}
+FAMILIES = ("long-context", "diurnal-hour", "diurnal-10min", "step", "ramp")
+"""Generated families (sim.scenarios), run beside TRACE_FILES."""
+FAMILY_MINUTES = {"long-context": 30.0, "diurnal-hour": 60.0, "diurnal-10min": 10.0, "step": 20.0, "ramp": 30.0}
+"""Length of each generated family's run (--quick: at most 10 minutes)."""
 MOST_VS_ORACLE = 1.15
 MOST_VS_HPA = 0.75
 """The issue-6 cost targets: GPU-hours at most these multiples of the oracle's and of HPA's."""
@@ -79,8 +95,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
+MAX_CONTEXT_TOKENS = 16_384
+"""Every benchmark pool's maxContextTokens (the premium example pool's)."""
+LONG_CONTEXT = {"median_prompt": 4000, "p99_prompt": 14_000, "max_context": MAX_CONTEXT_TOKENS}
+"""The long-context family's parameters: p99 prompt near the context limit, and within reach of the 2 s
+TTFT SLO on every pool (a 14k-token prompt takes 1.7 s of 512-token chunks on the 70B)."""
+
+
 def make_pool(name: str) -> InferencePool:
-    spec = {**SCENARIOS[name], "replicas": {"min": 1, "max": 64}}
+    scenario = SCENARIOS[name]
+    spec = {**scenario, "model": {**scenario["model"], "maxContextTokens": MAX_CONTEXT_TOKENS},
+            "replicas": {"min": 1, "max": 64}}
     # Pool names are DNS-1035 labels (they name the Service): they start with a letter.
     return InferencePool.model_validate({"metadata": {"name": f"bench-{name.lower()}", "namespace": "bench"},
                                          "spec": spec})
@@ -138,21 +163,61 @@ def targets(rows: dict[str, dict[str, float]]) -> dict[str, bool]:
     }
 
 
+SMOOTH = ("conv", "long-context", "diurnal-hour", "diurnal-10min", "ramp")
+"""Smooth or conversation-like cases (issue 17's 99% at 1.15x the oracle target); the code trace is bursty
+and the step load abrupt."""
+
+
+def open_world_targets(trace_name: str, rows: dict[str, dict[str, float]], most_replicas: int) -> dict[str, bool]:
+    """Issue 17's targets for the inferencefleet row (the smooth-case one only where it applies)."""
+    ours, oracle, keda = rows["inferencefleet"], rows["oracle"], rows["keda"]
+    out = {"no run to replicas.max where the oracle needs < half":
+           not (ours["peak_replicas"] >= most_replicas and oracle["peak_replicas"] < most_replicas / 2)}
+    if trace_name in SMOOTH:
+        out[f">= 99% at <= {MOST_VS_ORACLE}x oracle"] = (ours["attainment"] >= 0.99
+                                                       and ours["gpu_hours"] <= MOST_VS_ORACLE * oracle["gpu_hours"])
+    out["KEDA never cheaper at >= our attainment"] = not (keda["gpu_hours"] < ours["gpu_hours"]
+                                                          and keda["attainment"] >= ours["attainment"])
+    return out
+
+
 def allowed_gpu_hours(rows: dict[str, dict[str, float]]) -> float:
     """The most GPU-hours the cost targets allow."""
     return min(MOST_VS_ORACLE * rows["oracle"]["gpu_hours"], MOST_VS_HPA * rows["hpa"]["gpu_hours"])
 
 
+def generated(family: str, peak_rate: float, seed: int) -> Trace:
+    """One draw of a generated family at ``peak_rate`` req/s over FAMILY_MINUTES (envelopes take the
+    conversation trace's lengths)."""
+    seconds = FAMILY_MINUTES[family] * 60
+    if family == "long-context":
+        return scenarios.long_context(seconds, peak_rate, seed, **LONG_CONTEXT)
+    lengths = load("conv", None)
+    if family.startswith("diurnal"):
+        return scenarios.diurnal(seconds, peak_rate, lengths, seed)
+    if family == "step":
+        return scenarios.step(seconds, peak_rate, lengths, seed, at=seconds / 3)
+    return scenarios.ramp(seconds, peak_rate, lengths, seed, at=seconds / 6, ramp=seconds / 3)
+
+
 def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replicas: int,
-             seed: int = 1) -> dict[str, Any]:
+             seed: int = 1, engine: EngineOptions | None = None, from_minimum: bool = False) -> dict[str, Any]:
     pool = make_pool(scenario)
     key = pool_key(pool)
-    raw = load(trace_name, minutes)
-    capacity = replica_capacity(pool, raw)  # rate scaling keeps the length mix, so the capacity holds
-    scale = peak_replicas * capacity.rate / peak_minute_rate(raw)
-    trace = scale_rate(raw, scale, seed=seed)
+    if trace_name in FAMILIES:
+        shapes = generated(trace_name, 1.0, seed)  # the length mix, for the load test
+        capacity = replica_capacity(pool, shapes, engine=engine)
+        trace = generated(trace_name, peak_replicas * capacity.rate, seed)
+        trace = truncate(trace, minutes * 60) if minutes else trace
+        scale = peak_replicas * capacity.rate
+    else:
+        raw = load(trace_name, minutes)
+        capacity = replica_capacity(pool, raw, engine=engine)  # rate scaling keeps the length mix
+        scale = peak_replicas * capacity.rate / peak_minute_rate(raw)
+        trace = scale_rate(raw, scale, seed=seed)
     wall, cpu = time.perf_counter(), time.process_time()
-    results = run_policies([pool], {key: trace}, POLICIES, capacity={key: capacity})
+    results = run_policies([pool], {key: trace}, POLICIES, capacity={key: capacity}, engine=engine,
+                           from_minimum=from_minimum)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rows = {}
     for r in results:
@@ -167,9 +232,11 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
         rows[r.policy].update(replays=r.replays, replay_wall_s=r.wall_seconds,
                               requests_per_wall_s=r.requests_per_wall_second)
     simulated = sum(r.requests * r.replays for r in results)
-    foresight = minute_foresight(pool, trace, capacity)
+    foresight = minute_foresight(pool, trace, capacity, engine=engine)
     return {
         "scenario": scenario, "trace": trace_name, "minutes": trace.duration / 60, "rate_scale": scale, "seed": seed,
+        "engine_error": None if engine is None else engine.error, "from_minimum": from_minimum,
+        "open_world_targets": open_world_targets(trace_name, rows, pool.spec.replicas.max),
         "requests": len(trace.requests), "replica_capacity_rps": capacity.rate,
         "peak_replicas_needed": math.ceil(peak_minute_rate(trace) / capacity.rate),
         "policies": rows, "targets": targets(rows),
@@ -184,8 +251,9 @@ def run_case(scenario: str, trace_name: str, minutes: float | None, peak_replica
 
 
 def print_case(case: dict[str, Any]) -> None:
+    engine = "planner profile" if case["engine_error"] is None else f"engine error {case['engine_error']:+.0%}"
     print(f"\n== {case['scenario']} x {case['trace']}: {case['requests']} requests over {case['minutes']:.0f} min "
-          f"(rate x{case['rate_scale']:.1f}, seed {case['seed']}), replica SLO capacity {case['replica_capacity_rps']:.2f} req/s, "
+          f"(rate x{case['rate_scale']:.1f}, seed {case['seed']}, {engine}), replica SLO capacity {case['replica_capacity_rps']:.2f} req/s, "
           f"peak needs {case['peak_replicas_needed']} replicas")
     print(f"{'policy':>15} {'GPU-h':>8} {'met SLO':>8} {'TTFT p99':>9} {'ITL p99':>8} {'peak':>5} "
           f"{'vs HPA':>7} {'vs oracle':>9}")
@@ -193,7 +261,9 @@ def print_case(case: dict[str, Any]) -> None:
         print(f"{name:>15} {row['gpu_hours']:8.2f} {100 * row['attainment']:7.2f}% {row['ttft_p99_s']:8.2f}s "
               f"{1000 * row['itl_p99_s']:6.0f}ms {row['peak_replicas']:5d} {row['vs_hpa']:6.2f}x "
               f"{row['vs_oracle']:8.2f}x")
-    print("targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in case["targets"].items()))
+    print("issue-6 targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in case["targets"].items()))
+    print("issue-17 targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}"
+                                          for k, ok in case["open_world_targets"].items()))
     seen = case["minute_foresight"]
     print(f"minute foresight (each minute's mean rate known a cold start ahead, {seen['headroom']:.2f}x its need): "
           f"{seen['gpu_hours']:.2f} GPU-h at {100 * seen['attainment']:.2f}% = {seen['vs_oracle']:.2f}x the oracle, "
@@ -223,7 +293,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="first 10 minutes of each trace, peak of 12 replicas")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append", help="only these scenarios")
-    parser.add_argument("--trace", choices=sorted(TRACE_FILES), action="append", help="only these traces")
+    parser.add_argument("--trace", choices=sorted(TRACE_FILES) + list(FAMILIES), action="append",
+                        help="only these traces or generated families (default: the Azure traces)")
+    parser.add_argument("--engine-error", type=float, action="append",
+                        help="run the simulator's own engine with true times x (1 + E); repeatable")
+    parser.add_argument("--jsonl", type=Path, help="also append each case as one JSON line to this file")
+    parser.add_argument("--from-minimum", action="store_true",
+                        help="autoscalers start from replicas.min with no history")
     parser.add_argument("--peak-replicas", type=int, help="replicas the peak minute needs (10..40)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the rate scaling (default 1)")
     args = parser.parse_args()
@@ -237,13 +313,18 @@ def main() -> int:
         print(f"replica fast path: {speed['fast_req_per_cpu_s']:.0f} req/CPU-s vs one step at a time "
               f"{speed['stepwise_req_per_cpu_s']:.0f} req/CPU-s: {speed['ratio']:.1f}x (same process)")
     cases = []
-    for scenario in args.scenario or SCENARIOS:
-        for trace_name in args.trace or TRACE_FILES:
-            case = run_case(scenario, trace_name, minutes, peak, args.seed)
-            cases.append(case)
-            if not args.json:
-                print_case(case)
-                sys.stdout.flush()
+    engines = [None] if not args.engine_error else [EngineOptions(error=e, seed=args.seed) for e in args.engine_error]
+    for engine in engines:
+        for scenario in args.scenario or SCENARIOS:
+            for trace_name in args.trace or TRACE_FILES:
+                case = run_case(scenario, trace_name, minutes, peak, args.seed, engine, args.from_minimum)
+                cases.append(case)
+                if args.jsonl:
+                    with args.jsonl.open("a") as handle:
+                        handle.write(json.dumps(case) + "\n")
+                if not args.json:
+                    print_case(case)
+                    sys.stdout.flush()
     total = {"simulated_requests": sum(c["simulated_requests"] for c in cases),
              "wall_s": sum(c["wall_s"] for c in cases), "cpu_s": sum(c["cpu_s"] for c in cases)}
     total["requests_per_wall_s"] = total["simulated_requests"] / total["wall_s"]

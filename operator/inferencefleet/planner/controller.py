@@ -54,6 +54,8 @@ STALE_AFTER_S = 90.0
 """A demand signal older than this is stale (three 30 s scrape intervals)."""
 DEMAND_SIGNALS = ("request_rate", "waiting", "running")
 COLD_START_ALPHA = 0.5
+RATE_WINDOW_S = 60.0
+"""The window of the rates the signals report (signals.promql.query's default)."""
 LATENCY_WINDOW_S = 60.0
 """The p99s are histogram quantiles over this window: for that long after a queue, or after the ready
 count changed, they still carry the waits or the load per replica of before, so corrections are learned
@@ -165,13 +167,28 @@ def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample
     return (("ITL", signals.itl_p99, slo.itlP99), ("TTFT", signals.ttft_p99, slo.ttftP99))
 
 
-def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float) -> TokenRates | None:
+def _running_history(memory: PoolMemory, signals: PoolSignals, now: float) -> tuple[tuple[float, float], ...]:
+    """The running requests of the ticks within the last RATE_WINDOW_S, this one's included when measured."""
+    kept = tuple((t, n) for t, n in memory.running if t >= now - RATE_WINDOW_S)
+    running = signals.running.value
+    return kept if running is None else (*kept, (now, running))
+
+
+def _admitted(history: tuple[tuple[float, float], ...]) -> float:
+    """Growth of the running requests per second over the rate window (slo.TokenRates), 0 if unknown."""
+    if len(history) < 2:
+        return 0.0
+    (first, before), (last, after) = history[0], history[-1]
+    return (after - before) / (last - first)
+
+
+def _token_rates(memory: PoolMemory, signals: PoolSignals, now: float, admitted: float) -> TokenRates | None:
     """The smoothed token rates, updated with this tick's signals."""
     if memory.prompt_tokens_rate is None or memory.output_tokens_rate is None or memory.completions_rate is None \
             or memory.updated_at is None:
-        return TokenRates.of(signals)
+        return TokenRates.of(signals, admitted)
     last = TokenRates(memory.prompt_tokens_rate, memory.output_tokens_rate, memory.completions_rate)
-    return last.updated(signals, now - memory.updated_at)
+    return last.updated(signals, now - memory.updated_at, admitted)
 
 
 @dataclass(frozen=True)
@@ -223,9 +240,11 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         unsteady_at = now
     steady = not missing and (unsteady_at is None or now - unsteady_at >= LATENCY_WINDOW_S)
     context = spec.model.maxContextTokens
-    token_rates = _token_rates(memory, signals, now)
+    running_history = _running_history(memory, signals, now)
+    admitted = _admitted(running_history)
+    token_rates = _token_rates(memory, signals, now, admitted)
     smoothed = None if token_rates is None else token_rates.workload(context)
-    current = Workload.measured(signals, context)
+    current = Workload.measured(signals, context, admitted)
     model = ReplicaModel(
         profile,
         Correction(memory.step_correction, memory.prefill_correction),
@@ -294,6 +313,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         starting_since=observation.starting_since,
         ready_replicas=observation.ready_replicas,
         waiting=waiting if not missing else memory.waiting,
+        running=running_history,
         unsteady_at=unsteady_at,
         ready_seen=ready_seen,
     )

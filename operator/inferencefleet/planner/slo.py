@@ -10,10 +10,14 @@
   takes the profile's step time for that mix, in which a prefill chunk only adds what exceeds the
   weight pass it shares with the decodes. s is that fixed point; none exists when the step would
   grow without bound (the replica is overloaded).
-* Arrival rate (queueing-aware): prefill is an M/M/1 server whose p99 response time is
-  ln(100) / (mu' - lambda), where mu' = (budget - n) / (prompt x full step) is the rate at which
-  steps filled to the token budget prefill whole prompts next to the n decodes. The planned rate
-  is the largest lambda with p99 TTFT = ln(100) / (mu' - lambda) + one full step <= SLO and n <= B.
+* Arrival rate (queueing-aware): a request's TTFT is its own prefill plus its wait for the prompts
+  ahead of it, modelled separately. Its own prefill is the mean prompt in chunks of what the budget
+  leaves beside the n decodes, each chunk a full step: 1 / mu', where mu' = (budget - n) / (prompt x
+  full step) is the rate at which such steps prefill whole prompts. The wait is an M/M/1 queue's:
+  its p99 is ln(100 x lambda / mu') / (mu' - lambda), zero below 1% load. The planned rate is the
+  largest lambda with p99 TTFT = 1 / mu' + wait p99 + one full step (in progress at arrival) <= SLO
+  and n <= B. Prompts far longer than the mean (a heavy tail) are not in the mean shape: the online
+  correction of the prefill time (planner.correction) learns what they add to the measured p99.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ class Workload:
         return self.prompt_tokens + self.output_tokens / 2
 
     @classmethod
-    def measured(cls, signals: PoolSignals, max_context_tokens: int) -> Workload | None:
-        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates)."""
-        rates = TokenRates.of(signals)
+    def measured(cls, signals: PoolSignals, max_context_tokens: int, admitted: float = 0.0) -> Workload | None:
+        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates);
+        ``admitted``: see TokenRates."""
+        rates = TokenRates.of(signals, admitted)
         return None if rates is None else rates.workload(max_context_tokens)
 
     @classmethod
@@ -79,20 +84,24 @@ class Workload:
 
 @dataclass(frozen=True)
 class TokenRates:
-    """Prompt tokens, output tokens and completed requests per second, smoothed (EWMA over LENGTH_TAU_S).
+    """Prompt tokens, output tokens and requests per second, smoothed (EWMA over LENGTH_TAU_S).
 
     Their ratios are the mean request lengths over the last minutes, weighted by requests; one rate
     window's ratio swings by a third on real traces (a 70B fleet sized on a minute of short requests
     scaled down into the long ones of the next), and spikes when few requests completed in it.
+    Engines count prompt tokens at prefill but requests at completion, so the requests are the
+    completions plus ``admitted``: the growth of the running requests per second over the rate window
+    (prefilled, not yet complete; negative while they drain). Without it a pool starting into full
+    traffic reads prompts many times too long.
     """
 
     prompt: float
     output: float
     requests: float
 
-    def updated(self, signals: PoolSignals, dt: float) -> TokenRates:
+    def updated(self, signals: PoolSignals, dt: float, admitted: float = 0.0) -> TokenRates:
         """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
-        observed = _observed_rates(signals)
+        observed = _observed_rates(signals, admitted)
         if observed is None:
             return self
         keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
@@ -100,9 +109,9 @@ class TokenRates:
                             zip((self.prompt, self.output, self.requests), observed, strict=True)))
 
     @classmethod
-    def of(cls, signals: PoolSignals) -> TokenRates | None:
-        """The rates one window shows (None while the pool completes no requests or reports no token rates)."""
-        observed = _observed_rates(signals)
+    def of(cls, signals: PoolSignals, admitted: float = 0.0) -> TokenRates | None:
+        """The rates one window shows (None while the pool takes no requests or reports no token rates)."""
+        observed = _observed_rates(signals, admitted)
         return None if observed is None else cls(*observed)
 
     def workload(self, max_context_tokens: int) -> Workload:
@@ -111,12 +120,12 @@ class TokenRates:
                         max(self.output / self.requests, 1.0)).fitted(max_context_tokens)
 
 
-def _observed_rates(signals: PoolSignals) -> tuple[float, float, float] | None:
+def _observed_rates(signals: PoolSignals, admitted: float) -> tuple[float, float, float] | None:
     rate, prompt, output = (signals.request_rate.value, signals.prompt_tokens_per_second.value,
                             signals.output_tokens_per_second.value)
-    if rate is None or rate <= 1e-6 or prompt is None or output is None:
+    if rate is None or prompt is None or output is None or rate + admitted <= 1e-6:
         return None
-    return prompt, output, rate
+    return prompt, output, rate + admitted
 
 
 @dataclass(frozen=True)
@@ -209,11 +218,18 @@ class ReplicaModel:
         return decoding, left / (full * self.workload.prompt_tokens), full
 
     def ttft_p99(self, rate: float, batch: float = math.inf) -> float | None:
-        """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded)."""
+        """Predicted p99 TTFT at ``rate`` req/s per replica with at most ``batch`` decoding (None when overloaded).
+
+        The prompt's own prefill (the mean prompt in chunks of the budget left beside the decodes, each
+        a full step) plus the p99 of its wait for the prompts ahead of it (M/M/1 waiting time:
+        ln(100 x load) / (mu' - rate), 0 below 1% load) plus the step in progress at its arrival.
+        """
         server = self._prefill_server(rate)
         if server is None or server[0] > batch or server[1] <= rate:
             return None
-        return LN100 / (server[1] - rate) + server[2]
+        _, mu, full = server
+        wait = max(0.0, math.log(100.0 * rate / mu)) / (mu - rate) if rate > 0 else 0.0
+        return 1.0 / mu + wait + full
 
     def max_batch(self, target_itl: float, upper: int, with_prefill: bool = True) -> int:
         """Largest batch in [1, upper] whose p99 (or decode-only) ITL <= ``target_itl``; 0 if none."""

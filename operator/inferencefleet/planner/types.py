@@ -95,6 +95,10 @@ class PoolMemory:
     ready count other than the tick before's."""
     waiting: Rate | None = None
     """Requests waiting at the last tick (its growth is demand the completion rate does not show)."""
+    running: tuple[tuple[float, float], ...] = ()
+    """(time, requests running) of the ticks within the last rate window, oldest first: their growth over
+    the window is requests admitted, whose prompt tokens the engine has counted, that the completion rate
+    does not show yet (slo.TokenRates)."""
     max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     """The max-num-seqs the planner last asked for."""
     last_rollout: float | None = None

@@ -16,6 +16,7 @@ from dataclasses import replace
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.types import PoolKey, pool_key
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
+from .engine import EngineOptions
 from .fleet import Policy, SimResult, simulate
 from .oracle import ReplicaCapacity, needed, oracle, plan, replica_capacity
 from .planner_policy import InferenceFleetPolicy
@@ -29,9 +30,10 @@ Progress = Callable[[str, float, float], None]
 """(policy, simulated seconds done, total)."""
 
 
-def capacities(pools: Sequence[InferencePool], traces: Mapping[PoolKey, Trace]) -> dict[PoolKey, ReplicaCapacity]:
+def capacities(pools: Sequence[InferencePool], traces: Mapping[PoolKey, Trace],
+               engine: EngineOptions | None = None) -> dict[PoolKey, ReplicaCapacity]:
     """Load-tested SLO capacity of one replica of every pool, lengths from the pool's trace."""
-    return {pool_key(p): replica_capacity(p, traces[pool_key(p)]) for p in pools}
+    return {pool_key(p): replica_capacity(p, traces[pool_key(p)], engine=engine) for p in pools}
 
 
 def run_policies(
@@ -45,13 +47,20 @@ def run_policies(
     progress: Progress | None = None,
     capacity: Mapping[PoolKey, ReplicaCapacity] | None = None,
     timeline: Timeline | None = None,
+    engine: EngineOptions | None = None,
+    from_minimum: bool = False,
 ) -> list[SimResult]:
-    """Simulate each named policy (names from POLICIES); results in POLICIES order. ``timeline``, if
-    given, records the inferencefleet policy's decisions."""
+    """Simulate each named policy (names from POLICIES); results in POLICIES order.
+
+    ``timeline``, if given, records the inferencefleet policy's decisions.
+    ``engine``: the simulator's own engines (``sim.engine``), load-tested the same way.
+    ``from_minimum``: every autoscaler starts from replicas.min with no history, as a new deployment
+    does (static keeps its peak; the oracle its schedule).
+    """
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
         raise ValueError(f"unknown policies {unknown}; allowed: {', '.join(POLICIES)}")
-    capacity = dict(capacity) if capacity is not None else capacities(pools, traces)
+    capacity = dict(capacity) if capacity is not None else capacities(pools, traces, engine)
     horizon = max(t.duration for t in traces.values())
     by_key = {pool_key(p): p for p in pools}
     need = {k: needed(t, capacity[k].rate, horizon) for k, t in traces.items()}
@@ -64,7 +73,7 @@ def run_policies(
 
     results: dict[str, SimResult] = {}
     if "oracle" in policies:
-        outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"))
+        outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"), engine=engine)
         results["oracle"] = replace(outcome.result, replays=outcome.rounds)
         peak = outcome.peak
         warm = {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
@@ -75,9 +84,11 @@ def run_policies(
         "kpa": lambda: KpaPolicy({k: c.concurrency for k, c in capacity.items()}),
         "static": lambda: StaticPolicy(peak),
     }
+    if from_minimum:
+        warm = {k: p.spec.replicas.min for k, p in by_key.items()}
     for name in POLICIES:
         if name in policies and name != "oracle":
             results[name] = simulate(pools, traces, factories[name](), quota=quota, horizon=horizon,
                                      initial_replicas=peak if name == "static" else warm,
-                                     progress=report(name))
+                                     progress=report(name), engine=engine)
     return [results[name] for name in POLICIES if name in results]

@@ -1,9 +1,12 @@
 """Replay a trace through simulated pools of replicas driven by an autoscaling policy.
 
 Pure and deterministic. What is modelled:
-- each pool's replicas are ``Replica`` objects built from ``planner.capacity.profile_for`` (one
-  replica = one group of ``nodesPerReplica`` nodes for multi-node pools, scaled as a whole);
-- a replica costs its GPUs from the moment it is requested; it serves from ``coldStart`` later;
+- each pool's replicas are ``Replica`` objects (one replica = one group of ``nodesPerReplica``
+  nodes for multi-node pools, scaled as a whole) whose engine is ``sim.engine``'s when ``engine``
+  options are given (measured tables, an engine error, per-replica spread: the planner has to find
+  it), else the planner's own ``planner.capacity.profile_for`` (a closed world, for mechanics tests);
+- a replica costs its GPUs from the moment it is requested; it serves from its cold start later
+  (``coldStart``, or drawn around it by the engine options);
 - the router sends each request to the ready replica with the fewest outstanding requests; with
   none ready, requests wait at the gateway (counted as waiting) until one is;
 - every ``scrape_interval`` the pool's metrics are scraped into a ``PromView``; every
@@ -12,9 +15,14 @@ Pure and deterministic. What is modelled:
   the fewest outstanding requests, which drains (no new requests, keeps its cost until empty);
 - the run lasts until the last arrival; requests still in flight then finish (their latencies
   count), cost stops at the horizon.
-A request meets its SLOs when its TTFT is within ``slo.ttftP99`` and its mean time per output token
-is within ``slo.itlP99`` (DistServe's per-request attainment). The token-level p99 ITL (from vLLM's
-histogram) and the stricter share of requests whose own p99 gap met the SLO are reported too.
+- a request whose prompt plus output tokens exceed ``maxContextTokens`` is rejected at once, as
+  vLLM rejects one exceeding ``--max-model-len`` (HTTP 400): it counts as a request that missed its
+  SLOs (``PoolResult.rejected``), never as served; so is one that can never fit a replica's KV cache.
+The SLOs are p99 objectives (``SloSpec``): the pool meets ``slo.ttftP99`` when at least 99% of its
+requests have a TTFT within it, and ``slo.itlP99`` when each request's own p99 inter-token latency
+(nearest rank over its gaps) is within it. A request meets both SLOs when both checks pass
+(``meets_slos``); the share of such requests is the attainment. The mean time per output token is
+reported beside them (``tpot_ok``), for comparison with DistServe's weaker per-request check.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from ..planner.capacity import CapacityProfile, profile_for
 from ..planner.types import PoolKey, PoolObservation, pool_key
 from ..signals.buckets import ITL_EDGES
 from ..signals.model import SignalsSnapshot
+from .engine import EngineFactory, EngineOptions
 from .histogram import histogram_quantile
 from .promview import Counters, PoolScrape, PromView
 from .replica import Completion, Replica, Request
@@ -42,9 +51,17 @@ RECORD_INTERVAL = 10.0
 """Seconds between time-series rows of the report."""
 
 
-def meets_slos(done: Completion, ttft_slo: float, itl_slo: float) -> tuple[bool, bool]:
-    """(TTFT within its SLO, mean time per output token within the ITL SLO) for one request."""
-    return done.ttft <= ttft_slo, done.tpot <= itl_slo
+def meets_slos(done: Completion, ttft_slo: float) -> tuple[bool, bool]:
+    """(TTFT within ``slo.ttftP99``, its own p99 inter-token latency within ``slo.itlP99``) for one request.
+
+    The ITL check is counted by the replica against the ``itl_slo`` it was built with.
+    """
+    return done.ttft <= ttft_slo, done.itl_ok
+
+
+def fits_context(request: Request, max_context_tokens: int) -> bool:
+    """The request's prompt plus output tokens fit ``maxContextTokens`` (vLLM rejects it otherwise)."""
+    return request.prompt_tokens + request.output_tokens <= max_context_tokens
 
 
 @dataclass(frozen=True)
@@ -102,11 +119,13 @@ class PoolResult:
     good_tokens: int = 0
     """Prompt plus output tokens of the requests that met both SLOs."""
     ttft_ok: int = 0
+    """Requests whose TTFT was within ``slo.ttftP99``."""
     itl_ok: int = 0
-    """Requests whose mean time per output token met the ITL SLO."""
-    gaps_ok: int = 0
-    """Requests with at most 1% of their inter-token gaps above the ITL SLO (stricter)."""
+    """Requests whose own p99 inter-token latency was within ``slo.itlP99`` (at most 1% of gaps above it)."""
+    tpot_ok: int = 0
+    """Requests whose mean time per output token was within ``slo.itlP99`` (weaker; for comparison)."""
     rejected: int = 0
+    """Requests refused: longer than ``maxContextTokens`` or than a replica's KV cache (missed their SLOs)."""
     gpu_hours: float = 0.0
     ttft_p99: float = math.nan
     """Exact p99 TTFT over all requests (s)."""
@@ -125,6 +144,11 @@ class PoolResult:
     @property
     def dollars(self) -> float:
         return self.gpu_hours * self.dollars_per_gpu_hour
+
+    @property
+    def gaps_ok(self) -> int:
+        """The name ``sim.report`` reads for ``itl_ok``."""
+        return self.itl_ok
 
     @property
     def good_windows(self) -> int:
@@ -171,14 +195,16 @@ class SimResult:
 class _Pool:
     """Runtime state of one pool."""
 
-    def __init__(self, pool: InferencePool, quota: FleetQuota | None, profile: CapacityProfile) -> None:
+    def __init__(self, pool: InferencePool, quota: FleetQuota | None, engine: EngineOptions | None) -> None:
         spec = pool.spec
         self.pool = pool
         self.key = pool_key(pool)
-        self.profile = profile
+        self.engines = None if engine is None else EngineFactory(spec, engine)
+        self.profile: CapacityProfile = profile_for(spec)
         self.cold_start = spec.autoscaling.coldStart
         self.ttft_slo = spec.autoscaling.slo.ttftP99
         self.itl_slo = spec.autoscaling.slo.itlP99
+        self.max_context_tokens = spec.model.maxContextTokens
         self.max_num_seqs = spec.batching.maxNumSeqs.max
         self.batched_tokens = spec.batching.maxNumBatchedTokens
         price = quota.spec.price(spec.topology.gpu.type) if quota is not None else None
@@ -198,8 +224,9 @@ class _Pool:
 
     # -------------------------------------------------------------- replicas
     def add(self, now: float, ready_now: bool = False) -> _SimReplica:
-        ready_at = now if ready_now else now + self.cold_start
-        replica = Replica(self.profile, max_num_seqs=min(self.max_num_seqs, self.batched_tokens),
+        model, cold_start = (self.profile, self.cold_start) if self.engines is None else self.engines.replica()
+        ready_at = now if ready_now else now + cold_start
+        replica = Replica(model, max_num_seqs=min(self.max_num_seqs, self.batched_tokens),
                           max_num_batched_tokens=self.batched_tokens, itl_slo=self.itl_slo, start=ready_at)
         sim = _SimReplica(replica, now, ready_at)
         self.live.append(sim)
@@ -262,39 +289,48 @@ class _Pool:
 
     # -------------------------------------------------------------- requests
     def route(self, request: Request) -> None:
+        if not fits_context(request, self.max_context_tokens):
+            self._reject(request)
+            return
         if not self.ready:
             self.pending.append(request)
             return
         at = request.arrival
         events, slot, outstanding = self._events, self._slot, self._outstanding
+        advanced: list[Replica] = []
         while events and events[0][0] <= at:
             when, _, replica = heapq.heappop(events)
             index = slot.get(id(replica))
             if when == replica.next_event and index is not None:
                 replica.advance(at)
                 outstanding[index] = replica.outstanding
-                self._watch(replica)
+                advanced.append(replica)
+        for replica in advanced:  # watched again only now: an event still due at ``at`` has nothing before it to run
+            self._watch(replica)
         index = outstanding.index(min(outstanding))  # the first of the least loaded, in serving order
         best = self._serving[index]
         accepted = best.submit(request)
         outstanding[index] = best.outstanding
         self._watch(best)
         if not accepted:
-            self.result.rejected += 1
-            self.result.requests += 1
-            self.outcomes.append((request.arrival, math.inf, False))
+            self._reject(request)
+
+    def _reject(self, request: Request) -> None:
+        self.result.rejected += 1
+        self.result.requests += 1
+        self.outcomes.append((request.arrival, math.inf, False))
 
     def _collect(self, replica: Replica) -> None:
         for done in replica.take_finished():
             self._record(done)
 
     def _record(self, done: Completion) -> None:
-        ttft_ok, itl_ok = meets_slos(done, self.ttft_slo, self.itl_slo)
+        ttft_ok, itl_ok = meets_slos(done, self.ttft_slo)
         result = self.result
         result.requests += 1
         result.ttft_ok += ttft_ok
         result.itl_ok += itl_ok
-        result.gaps_ok += done.itl_ok
+        result.tpot_ok += done.tpot <= self.itl_slo
         result.good += ttft_ok and itl_ok
         if ttft_ok and itl_ok:
             result.good_tokens += done.request.prompt_tokens + done.request.output_tokens
@@ -358,10 +394,14 @@ def simulate(
     window: float = 60.0,
     horizon: float | None = None,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> SimResult:
-    """Replay each pool's trace under ``policy``; pools start with ``initial_replicas`` ready (default replicas.min)."""
+    """Replay each pool's trace under ``policy``; pools start with ``initial_replicas`` ready (default replicas.min).
+
+    ``engine``: the simulator's own engines (``sim.engine``); None runs the planner's capacity profile.
+    """
     started = time.perf_counter()
-    runtimes = {pool_key(p): _Pool(p, quota, profile_for(p.spec)) for p in pools}
+    runtimes = {pool_key(p): _Pool(p, quota, engine) for p in pools}
     for key, runtime in runtimes.items():
         count = (initial_replicas or {}).get(key, runtime.pool.spec.replicas.min)
         for _ in range(count):

@@ -40,7 +40,8 @@ from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.capacity import profile_for
 from ..planner.types import PoolKey, pool_key
 from ..signals.model import SignalsSnapshot
-from .fleet import Policy, PoolView, SimResult, Target, meets_slos, simulate
+from .engine import EngineFactory, EngineOptions
+from .fleet import Policy, PoolView, SimResult, Target, fits_context, meets_slos, simulate
 from .replica import Replica, Request
 from .traces import Trace
 
@@ -56,6 +57,8 @@ FORESIGHT_HEADROOM_MAX = 64.0
 """Most headroom over the minute's mean need ``minute_foresight`` tries (doubling from 1)."""
 FORESIGHT_PRECISION = 0.05
 """``minute_foresight`` bisects until the headroom is known to within this share of it."""
+LOAD_TEST_FLOOR = 1e-3
+"""Slowest arrival rate (req/s) the load test tries: below it one replica counts as serving nothing."""
 GOOD_SHARE = 0.99
 """Share of requests that must meet both SLOs (per replica in the load test, per window in the oracle)."""
 
@@ -72,17 +75,29 @@ class ReplicaCapacity:
 
 
 def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 2000, seed: int = 0,
-                     tolerance: float = 0.02, utilization: float = 0.85) -> ReplicaCapacity:
-    """Load-test one replica of ``pool`` with Poisson arrivals and lengths drawn from ``lengths``."""
+                     tolerance: float = 0.02, utilization: float = 0.85,
+                     engine: EngineOptions | None = None) -> ReplicaCapacity:
+    """Load-test one replica of ``pool`` with Poisson arrivals and lengths drawn from ``lengths``.
+
+    ``engine``: load-test the simulator's engine at its mean speed (None: the planner's profile).
+
+    Lengths are drawn from the requests the pool can take (within ``maxContextTokens``): the others
+    are rejected at any rate. ValueError when no length fits, or when fewer than 99% of the requests
+    meet the SLOs even at LOAD_TEST_FLOOR req/s, where requests hardly ever overlap.
+    """
     spec = pool.spec
-    profile = profile_for(spec)
+    profile = profile_for(spec) if engine is None else EngineFactory(spec, engine).typical()
+    servable = [r for r in lengths.requests if fits_context(r, spec.model.maxContextTokens)]
+    if not servable:
+        raise ValueError(f"{pool.metadata.name}: no request of {lengths.name} fits spec.model.maxContextTokens "
+                         f"= {spec.model.maxContextTokens} (prompt + output tokens)")
     rng = random.Random(seed)
-    shapes = [lengths.requests[rng.randrange(len(lengths.requests))] for _ in range(requests)]
+    shapes = [servable[rng.randrange(len(servable))] for _ in range(requests)]
     gaps = [rng.expovariate(1.0) for _ in range(requests)]
     ttft_slo, itl_slo = spec.autoscaling.slo.ttftP99, spec.autoscaling.slo.itlP99
 
     def measure(rate: float) -> tuple[float, float]:
-        """(share of requests meeting both SLOs, mean end-to-end latency) at ``rate``."""
+        """(share of requests meeting both SLOs, mean end-to-end latency) at ``rate``; refused requests miss."""
         replica = Replica(profile, max_num_seqs=min(spec.batching.maxNumSeqs.max, spec.batching.maxNumBatchedTokens),
                           max_num_batched_tokens=spec.batching.maxNumBatchedTokens, itl_slo=itl_slo)
         t = 0.0
@@ -90,20 +105,31 @@ def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 200
             t += gap / rate
             replica.submit(Request(i, t, shape.prompt_tokens, shape.output_tokens))
         replica.advance(math.inf)
-        done = replica.finished[requests // 10:]  # warm-up: the first 10% to finish are dropped
-        good = sum(all(meets_slos(c, ttft_slo, itl_slo)) for c in done)
-        return good / len(done), sum(c.e2e for c in done) / len(done)
+        skip = requests // 10  # warm-up: the first 10% to finish are dropped
+        done = replica.finished[skip:]
+        good = sum(all(meets_slos(c, ttft_slo)) for c in done)
+        counted = len(done) + replica.stats.requests_rejected
+        return good / counted, (sum(c.e2e for c in done) / len(done) if done else math.inf)
 
     low, high = 0.0, 1.0
     while measure(high)[0] >= GOOD_SHARE:
         low, high = high, high * 2
         if high > 1e6:
             raise ValueError("replica capacity above 1e6 req/s: the capacity profile is implausible")
+    while low == 0.0 and high > LOAD_TEST_FLOOR:
+        high /= 2
+        if measure(high)[0] >= GOOD_SHARE:
+            low, high = high, 2 * high
+    if low == 0.0:
+        share = measure(LOAD_TEST_FLOOR)[0]
+        raise ValueError(
+            f"{pool.metadata.name}: one replica cannot get 99% of these requests within the SLOs "
+            f"(ttftP99 {ttft_slo:g}s, itlP99 {itl_slo:g}s) even at {LOAD_TEST_FLOOR:g} req/s: "
+            f"{share:.1%} meet them; raise the SLOs or shorten the requests"
+        )
     while high - low > tolerance * high:
         middle = (low + high) / 2
         low, high = (middle, high) if measure(middle)[0] >= GOOD_SHARE else (low, middle)
-    if low == 0.0:
-        raise ValueError(f"{pool.metadata.name}: one replica cannot meet the SLOs even at 0.5 req/s")
     return ReplicaCapacity(low, utilization, utilization * low * measure(utilization * low)[1])
 
 
@@ -187,13 +213,14 @@ def scheduled_run(
     *,
     quota: FleetQuota | None = None,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> tuple[SimResult, dict[PoolKey, Schedule]]:
     """Replay the traces with every pool following the cheapest schedule (``plan``) for its windows' need."""
     by_key = {pool_key(p): p for p in pools}
     schedules = {k: plan(n, by_key[k].spec.autoscaling.coldStart, by_key[k].spec.replicas.min) for k, n in need.items()}
     result = simulate(pools, traces, ScheduledPolicy(schedules), quota=quota,
                       horizon=max(t.duration for t in traces.values()), progress=progress,
-                      initial_replicas={k: s.initial() for k, s in schedules.items()})
+                      initial_replicas={k: s.initial() for k, s in schedules.items()}, engine=engine)
     return result, schedules
 
 
@@ -206,6 +233,7 @@ def oracle(
     rounds: int = ROUNDS,
     lowering_rounds: int = LOWERING_ROUNDS,
     progress: Callable[[float, float], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> OracleOutcome:
     """Plan from the capacity; raise every window that missed 99% and replay until none does; then
     lower the windows one replica at a time, keeping what still meets the SLO (module docstring)."""
@@ -216,7 +244,7 @@ def oracle(
     def replay(counts: dict[PoolKey, list[int]]) -> tuple[SimResult, dict[PoolKey, Schedule], dict[PoolKey, list[int]]]:
         nonlocal replays
         replays += 1
-        result, schedules = scheduled_run(pools, traces, counts, quota=quota, progress=progress)
+        result, schedules = scheduled_run(pools, traces, counts, quota=quota, progress=progress, engine=engine)
         missed = {p.key: [w for w in p.missed_windows if w < len(counts[p.key])] for p in result.pools}
         return result, schedules, missed
 
@@ -259,7 +287,7 @@ class ForesightOutcome:
 
 
 def minute_foresight(pool: InferencePool, trace: Trace, capacity: ReplicaCapacity, *,
-                     most: float = FORESIGHT_HEADROOM_MAX) -> ForesightOutcome:
+                     most: float = FORESIGHT_HEADROOM_MAX, engine: EngineOptions | None = None) -> ForesightOutcome:
     """The smallest headroom k over each minute's mean need whose schedule (known a cold start ahead) gets
     99% of requests within both SLOs (module docstring, 5): k doubles from 1 until it does, then
     bisection to within FORESIGHT_PRECISION; at ``most``, whatever it reaches, when nothing below does."""
@@ -269,7 +297,8 @@ def minute_foresight(pool: InferencePool, trace: Trace, capacity: ReplicaCapacit
     def replay(headroom: float) -> SimResult:
         nonlocal replays
         replays += 1
-        return scheduled_run([pool], {key: trace}, {key: needed(trace, capacity.rate / headroom, trace.duration)})[0]
+        return scheduled_run([pool], {key: trace}, {key: needed(trace, capacity.rate / headroom, trace.duration)},
+                             engine=engine)[0]
 
     low, high = 1.0, 1.0
     best = replay(high)

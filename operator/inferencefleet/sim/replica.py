@@ -94,7 +94,8 @@ class Completion:
 
     @property
     def itl_ok(self) -> bool:
-        """At most 1% of its inter-token gaps exceeded ``itl_slo`` (its own p99 ITL met the SLO)."""
+        """Its own p99 inter-token latency (nearest rank) is within the replica's ``itl_slo``: at most
+        floor(1% of its gaps) exceeded it."""
         return self.slow_gaps <= math.floor(0.01 * self.gaps)
 
 

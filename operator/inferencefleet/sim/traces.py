@@ -8,6 +8,7 @@ Formats (``auto`` picks by extension and header):
   ``output_tokens``, ``completion_tokens``). The Azure LLM inference traces load as they are.
 - ``jsonl``: one JSON object per line with ``timestamp`` (milliseconds), ``input_length``,
   ``output_length`` and optionally ``hash_ids`` (ignored: no prefix-cache model yet).
+Any of them may be gzip-compressed (a ``.gz`` suffix; ``auto`` looks at the suffix before it).
 - ``envelope``: CSV ``window_start_s,rate_rps``; arrivals are Poisson at that rate within each
   window (the last window lasts as long as the one before it), lengths are drawn from a per-request
   trace; both seeded.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import json
 import math
 import random
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import InvalidInput, UserError, shown
 from .replica import Request
@@ -90,6 +93,8 @@ def load_trace(path: str | Path, fmt: str = "auto", *, lengths: Trace | None = N
             if lengths is None or not lengths.requests:
                 raise InvalidInput(f"{path}: an envelope trace needs a per-request trace to draw lengths from")
             requests = _sample_envelope(path, _read_envelope(path), lengths, seed)
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise UserError(f"{path}: not a readable gzip file ({error})") from None
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
     except csv.Error as error:
@@ -184,8 +189,18 @@ def truncate(trace: Trace, seconds: float) -> Trace:
 
 
 # ---------------------------------------------------------------------------- parsing
+def _open(path: Path) -> TextIO:
+    """The file as text, decompressed when its name ends in ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return path.open(newline="", encoding="utf-8")
+
+
 def _detect(path: Path) -> str:
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes.pop()
+    if suffixes[-1:] in ([".jsonl"], [".ndjson"]):
         return "jsonl"
     header = [h.lower() for h in _header(path)]
     if header and header[0].startswith("{"):
@@ -200,13 +215,13 @@ def _rebase(requests: list[Request]) -> tuple[Request, ...]:
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    with _open(path) as handle:
         return [h.strip() for h in next(csv.reader(handle), [])]
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row keyed by column name) of a CSV file with a header."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with _open(path) as handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
         for row in reader:
@@ -251,7 +266,7 @@ def _read_csv(path: Path) -> list[Request]:
 
 def _read_jsonl(path: Path) -> list[Request]:
     requests = []
-    with path.open(encoding="utf-8") as handle:
+    with _open(path) as handle:
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue

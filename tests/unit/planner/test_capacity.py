@@ -253,3 +253,17 @@ def test_prefill_multiplier_learns_only_where_a_p99_ttft_measures_queueing(make_
     assert corrected(hidden, None, 1.0, 48, loaded).prefill == 1.0
     busy = 0.7 * shows.arrival_rate(48, 100.0)
     assert corrected(shows, None, 1.0, 48, busy).prefill != 1.0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("prompt", [1200, 4000, 8000])
+def test_at_light_load_the_p99_ttft_is_the_prompts_own_chunked_prefill(make_pool, shape, prompt):
+    """Nearly idle, a request waits for nothing: its TTFT is its own prefill in chunks of the budget (each
+    a full step) plus the step in progress, not a multiple of it, so long prompts keep a positive rate."""
+    spec = make_pool(**SHAPES[shape]).spec
+    chunk = 512
+    model = ReplicaModel(profile_for(spec), Correction(), Workload(prompt, 200), chunk)
+    full = model.step(0, chunk)
+    own = prompt / chunk * full
+    assert own <= model.ttft_p99(1e-4) <= own + 1.01 * full
+    assert slo_capacity(model, 128, 0.1, 1.5 * (own + full)).rate > 0

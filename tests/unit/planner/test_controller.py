@@ -488,3 +488,29 @@ def test_property_constant_demand_converges_then_never_changes(rate, start):
     counts = replicas_over(world, [rate] * 100, dt=30.0)
     settled = counts[80:]  # 14 scale-downs of one replica, 5 ticks each (120 s delay), take at most 70
     assert len(set(settled)) == 1
+
+
+def test_a_pool_starting_into_full_traffic_reads_the_request_shape_of_its_admitted_requests(make_pool, make_world):
+    """Engines count prompt tokens at prefill but requests at completion. Both pools prefill 9 requests of
+    1,380 prompt tokens a second; the steady one completes 9 a second, the one starting into full traffic 2
+    (its running requests grow by 35 in 5 s). Its planned rate per replica is the one of the true shape, not
+    of 6,200-token prompts (prompt tokens over completions)."""
+    steady, starting = make_world([make_pool()]), make_world([make_pool()])
+    steady.step({"p": 9.0}, 5.0, running=35.0, prompt=1380)
+    starting.step({"p": 0.0}, 5.0, running=0.0)
+    truth = steady.step({"p": 9.0}, 5.0, running=35.0, prompt=1380).decision(KEY).replica_rate
+    early = starting.step({"p": 2.0}, 5.0, running=35.0, prompt=1380 * 9 / 2, output=256 * 9 / 2)
+    assert early.decision(KEY).replica_rate == pytest.approx(truth, rel=0.02)
+
+
+def test_the_admitted_requests_are_counted_over_the_whole_rate_window(make_pool, make_world):
+    """The token rates span the rate window, so the running requests' growth does too: 30 admitted in the
+    first 5 s and none since still count 10 s later (prompt tokens of 40 requests, 10 completions)."""
+    steady, starting = make_world([make_pool()]), make_world([make_pool()])
+    for _ in range(2):
+        steady.step({"p": 4.0}, 5.0, running=30.0, prompt=1380)
+    truth = steady.step({"p": 4.0}, 5.0, running=30.0, prompt=1380).decision(KEY).replica_rate
+    starting.step({"p": 0.0}, 5.0, running=0.0)
+    starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 7, output=256 * 7)
+    early = starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 4, output=256 * 4)
+    assert early.decision(KEY).replica_rate == pytest.approx(truth, rel=0.02)

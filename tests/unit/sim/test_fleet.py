@@ -90,3 +90,39 @@ def test_new_replicas_cost_from_request_and_serve_after_the_cold_start() -> None
     assert replicas[100.0] == 2 and ready[150.0] == 1 and ready[160.0] == 2
     expected = (trace.duration + (trace.duration - 100)) / 3600
     assert result.gpu_hours == pytest.approx(expected)
+
+
+def test_requests_sharing_a_timestamp_are_all_served() -> None:
+    """Arrivals at the same instant (traces quantized to seconds) each reach a replica; none is lost or stuck."""
+    pool = make_pool()
+    trace = Trace("same-instant", tuple(Request(i, float(i // 4), 500, 20) for i in range(40)))
+    result = simulate([pool], {pool_key(pool): trace}, StaticPolicy({pool_key(pool): 2}),
+                      initial_replicas={pool_key(pool): 2})
+    assert result.requests == 40 and result.attainment == 1.0
+
+
+def test_requests_beyond_max_context_tokens_are_rejected_not_served() -> None:
+    pool = make_pool(model={"name": "meta-llama/Llama-3.1-8B-Instruct", "parametersBillions": 8,
+                            "maxContextTokens": 4096})
+    requests = [Request(i, i * 0.5, 500, 50) for i in range(20)]
+    requests += [Request(100 + i, i * 0.5 + 0.25, 4000, 200) for i in range(5)]  # 4200 tokens > 4096
+    trace = Trace("mixed", tuple(sorted(requests, key=lambda r: r.arrival)))
+    result = simulate([pool], {pool_key(pool): trace}, StaticPolicy({pool_key(pool): 1}))
+    pool_result = result.pools[0]
+    assert pool_result.requests == 25 and pool_result.rejected == 5 and pool_result.good == 20
+
+
+def test_a_request_meets_the_itl_slo_only_when_its_own_p99_gap_does() -> None:
+    """A few long steps (a long prompt's prefill chunks) break the p99 ITL of the requests decoding beside
+    them although their mean time per output token stays far below the SLO."""
+    pool = make_pool(autoscaling={"coldStart": "60s", "slo": {"ttftP99": "10s", "itlP99": "30ms"}},
+                     batching={"maxNumBatchedTokens": 4096},
+                     model={"name": "meta-llama/Llama-3.1-8B-Instruct", "parametersBillions": 8,
+                            "maxContextTokens": 32768})
+    short = [Request(i, 0.0, 100, 60) for i in range(4)]
+    long_prompt = Request(99, 0.1, 4000 * 7, 1)  # seven 4096-token chunks, each step about 120 ms
+    trace = Trace("itl", (*short, long_prompt))
+    result = simulate([pool], {pool_key(pool): trace}, StaticPolicy({pool_key(pool): 1}))
+    pool_result = result.pools[0]
+    assert pool_result.tpot_ok == 5  # every mean time per output token is within 30 ms
+    assert pool_result.itl_ok == 1  # only the one-token request has no gap above it

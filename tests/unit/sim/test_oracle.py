@@ -46,7 +46,8 @@ def test_needed_scales_with_the_rate() -> None:
 def make_pool(ttft: str = "1s") -> InferencePool:
     return InferencePool.model_validate({"metadata": {"name": "p", "namespace": "ns"}, "spec": {
         "model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}, "tier": "free", "replicas": {"min": 1, "max": 20},
-        "autoscaling": {"coldStart": "60s", "slo": {"ttftP99": ttft, "itlP99": "50ms"}}}})
+        "autoscaling": {"coldStart": "60s", "slo": {"ttftP99": ttft, "itlP99": "50ms"}},
+        "batching": {"maxNumBatchedTokens": 1024}}})  # a step with a full chunk stays within the ITL SLO
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_oracle_meets_every_window_and_costs_no_more_than_static_peak(pool: Infe
 
 
 def bursts() -> Trace:
-    """Each minute's 1,500 requests arrive within 4 s: the minute's mean needs 2 replicas, the burst about 12."""
+    """Each minute's 1,500 requests arrive within 4 s: the minute's mean needs 3 replicas, the burst about 10."""
     return Trace("bursts", tuple(Request(w * 1500 + j, w * WINDOW + 20 + 4 * j / 1500, 1024, 64)
                                  for w in range(4) for j in range(1500)))
 
@@ -97,7 +98,7 @@ def test_oracle_meets_every_window_of_second_long_bursts(pool: InferencePool) ->
     mean_need = needed(trace, capacity[key].rate, trace.duration)
     outcome = oracle([pool], {key: trace}, capacity)
     assert outcome.result.pools[0].missed_windows == [] and outcome.result.attainment >= 0.99
-    assert outcome.peak[key] >= 4 * max(mean_need)
+    assert outcome.peak[key] >= 3 * max(mean_need)
 
 
 def test_oracle_lowers_windows_a_pooled_fleet_does_not_need(pool: InferencePool) -> None:
@@ -129,3 +130,17 @@ def test_minute_foresight_of_a_steady_load_is_its_mean_need(pool: InferencePool)
     trace = steady_poisson(6 * capacity.rate, 240)
     seen = minute_foresight(pool, trace, capacity)
     assert seen.result.attainment >= 0.99 and seen.headroom <= 1.25
+
+
+def test_replica_capacity_is_an_error_when_no_rate_meets_the_slo() -> None:
+    """Prompts whose prefill alone exceeds the TTFT SLO: the load test says so instead of a vanishing rate."""
+    pool = make_pool("100ms")  # the 8B replica prefills about 35k tokens/s: 7000 tokens take 0.2 s
+    long_prompts = Trace("long", tuple(Request(i, float(i), 7000, 50) for i in range(50)))
+    with pytest.raises(ValueError, match="cannot get 99% of these requests within the SLOs"):
+        replica_capacity(pool, long_prompts, requests=200)
+
+
+def test_replica_capacity_draws_only_requests_within_the_context_limit(pool: InferencePool) -> None:
+    too_long = Trace("too-long", tuple(Request(i, float(i), 9000, 50) for i in range(10)))  # > 8192 tokens
+    with pytest.raises(ValueError, match=r"no request of too-long fits spec\.model\.maxContextTokens = 8192"):
+        replica_capacity(pool, too_long, requests=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -182,3 +183,21 @@ def test_a_csv_longer_than_the_bound_is_refused_while_reading(tmp_path: Path, mo
     with pytest.raises(UserError, match=r"long\.csv: more than 10 rows, the most requests a trace may hold"):
         load_trace(path, "csv")
     assert len(load_trace(write(tmp_path, "ok.csv", "time,input_tokens,output_tokens\n" + "1,2,3\n" * 10)).requests) == 10
+@pytest.mark.parametrize("name", ["t.jsonl.gz", "t.csv.gz"])
+def test_gzip_compressed_traces_load_like_plain_ones(tmp_path: Path, name: str) -> None:
+    if name.startswith("t.jsonl"):
+        text = '{"timestamp": 1000, "input_length": 5, "output_length": 7}\n' \
+               '{"timestamp": 3500, "input_length": 8, "output_length": 2}\n'
+    else:
+        text = "time,prompt_tokens,output_tokens\n1.0,5,7\n3.5,8,2\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()))
+    trace = load_trace(path)
+    assert [(r.arrival, r.prompt_tokens, r.output_tokens) for r in trace.requests] == [(0.0, 5, 7), (2.5, 8, 2)]
+
+
+def test_a_corrupt_gzip_trace_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(UserError, match=r"t\.jsonl\.gz: not a readable gzip file"):
+        load_trace(path)
