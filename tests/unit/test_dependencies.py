@@ -14,8 +14,6 @@ from inferencefleet.extras import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-PENDING = {"prometheus-api-client": "`inferencefleet backtest` (Prometheus range queries), being added"}
-"""Declared ahead of the code that imports it, with that code named."""
 
 
 def name(requirement: str) -> str:
@@ -44,13 +42,8 @@ PACKAGE_IMPORTS = imported_by(ROOT / "operator" / "inferencefleet")
 
 def test_every_runtime_dependency_is_imported_by_the_package():
     unused = [d for d in map(name, PROJECT["dependencies"])
-              if d not in PENDING and not modules_of(d) & PACKAGE_IMPORTS]
+              if not modules_of(d) & PACKAGE_IMPORTS]
     assert unused == []
-
-
-def test_pending_dependencies_are_still_pending():
-    landed = [d for d in PENDING if modules_of(d) & PACKAGE_IMPORTS]
-    assert landed == [], "imported now: drop it from PENDING"
 
 
 def test_each_extra_is_imported_and_known_to_the_missing_extra_check():
