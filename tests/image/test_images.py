@@ -149,3 +149,23 @@ def test_enginesim_image_serves_vllm_command_lines_as_a_non_root_user(enginesim)
     assert (done.returncode, done.stdout.strip()) == (0, "65532"), done.stderr
     done = run(enginesim, "vllm", "serve", "--help")
     assert done.returncode == 0 and "--max-num-seqs" in done.stdout, done.stderr
+
+
+def test_the_operator_image_serves_a_pool_on_the_real_control_plane(operator, control_plane, namespace):
+    """The image's entrypoint, as its user, with the chart's ServiceAccount token: it reaches the API server
+    on the host network and applies a pool's workload."""
+    from ..integration.operator.conftest import create, deployment, example, pool
+
+    api = control_plane.api()
+    create(api, example("quota.yaml"))
+    create(api, pool("imaged", namespace))
+    cluster_dir = str(control_plane.cluster.dir)
+    done = buildah("run", "--isolation", "chroot", "--user", USER, "--volume", f"{cluster_dir}:{cluster_dir}:ro",
+                   "--env", f"KUBECONFIG={control_plane.operator_kubeconfig}", "--env", "INFERENCEFLEET_METRICS_PORT=0",
+                   "--env", "INFERENCEFLEET_METRICS_ADDRESS=127.0.0.1", operator, "--",
+                   "timeout", "-s", "INT", "30", "inferencefleet", "run", "-A", "--no-leader-elect", check=False)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output[-4000:]
+    made = deployment(api, namespace, "imaged")
+    assert made is not None, f"the operator in the image applied nothing:\n{output[-4000:]}"
+    assert made.metadata.owner_references[0].name == "imaged"

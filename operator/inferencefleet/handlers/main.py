@@ -28,6 +28,8 @@ POOLS = (GROUP, VERSION, "inferencepools")
 QUOTAS = (GROUP, VERSION, "fleetquotas")
 MANAGED = {"app.kubernetes.io/managed-by": "inferencefleet"}
 RETRY_DELAY = 10.0
+CONFLICT_RETRY_DELAY = 60.0
+"""A name taken by a foreign object is checked again this often (it may be deleted or renamed)."""
 
 
 @kopf.on.login()
@@ -130,6 +132,8 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
         await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload, _children(indices).get(key))
     except KubeError as error:
         raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from None
+    except spec.NameTaken as error:
+        raise kopf.TemporaryError(str(error), delay=CONFLICT_RETRY_DELAY) from None
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -53,6 +53,11 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
                                                               rfc3339(time.time())), POOL_STATUS_FIELDS)
             logger.info("Paused (annotation %s): nothing applied", PAUSED_ANNOTATION)
             return
+        if key not in runtime.children:  # first apply by this process: never take over another's object
+            foreign = await _foreign(runtime, objects, (pool.metadata.model_extra or {}).get("uid"))
+            if foreign:
+                await _reject(runtime, ref, body, "Conflict", "; ".join(foreign), generation)
+                raise NameTaken("; ".join(foreign))
         applied = []
         versions: dict[ChildId, int] = {}
         for child in objects:
@@ -76,6 +81,30 @@ async def reconcile_spec(runtime: Runtime, body: dict[str, Any], quotas: Mapping
         status = applied_spec(pool, runtime.status_of(ref, body), applied, rfc3339(time.time()))
         await runtime.write_status(ref, body, status, POOL_STATUS_FIELDS)
         logger.info("Applied %s", ", ".join(applied))
+
+
+class NameTaken(Exception):
+    """A rendered object's name belongs to an object the pool does not own (retried: it may go away)."""
+
+
+async def _foreign(runtime: Runtime, objects: Iterable[dict[str, Any]], uid: str | None) -> list[str]:
+    """The rendered objects whose name is taken by an object this pool does not own, and by what."""
+    found = []
+    for child in objects:
+        child_ref = ObjectRef.of(child)
+        try:
+            existing = await runtime.kube.get(child_ref)
+        except KubeError as error:
+            if error.status == 404 and child["kind"] in OPTIONAL_KINDS:
+                continue
+            raise
+        if existing is None:
+            continue
+        owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+        if not any(o.get("uid") == uid and o.get("controller") for o in owners):
+            found.append(f"{child_ref.kind} {child_ref.namespace}/{child_ref.name} already exists and is not "
+                         f"this pool's (rename the pool, or delete or rename that {child_ref.kind})")
+    return found
 
 
 async def _apply_failed(runtime: Runtime, ref: ObjectRef, body: dict[str, Any], message: str,

@@ -18,6 +18,7 @@ from .conftest import (
     RELEASE_NAMESPACE,
     ROOT,
     ControlPlane,
+    condition,
     create,
     deployment,
     events_of,
@@ -200,3 +201,23 @@ def test_an_operator_that_may_not_read_its_lease_says_so_and_exits(
     lines = operator.output.strip().splitlines()
     assert lines[-1].startswith("inferencefleet run: error: leader election: cannot read the Lease"), lines[-3:]
     assert "HTTP 403" in lines[-1] and "Traceback" not in operator.output
+
+
+def test_a_pool_never_takes_over_an_object_it_did_not_create(
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    api = control_plane.api()
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service(namespace, {
+        "metadata": {"name": "taken"},
+        "spec": {"selector": {"app": "theirs"}, "ports": [{"name": "web", "port": 80}]}})
+    with running_operator(control_plane, tmp_path):
+        create(api, example("quota.yaml"))
+        create(api, pool("taken", namespace))
+        conflict = wait_for(lambda: (c := condition(get_pool(api, namespace, "taken"), "SpecValid")) is not None
+                            and c["reason"] == "Conflict" and c, "SpecValid=False with reason Conflict")
+        assert "Service" in conflict["message"] and "not this pool's" in conflict["message"]
+        assert events_of(api, namespace, "taken", "Conflict")
+    service = core.read_namespaced_service("taken", namespace)
+    assert service.spec.selector == {"app": "theirs"} and [p.port for p in service.spec.ports] == [80]
+    assert not service.metadata.owner_references
+    assert deployment(api, namespace, "taken") is None
