@@ -46,6 +46,9 @@ ENV PATH=/opt/inferencefleet/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /tmp
+# A passwd entry for the numeric user: Python's getpass (kopf's identity) fails on a uid it cannot name.
+RUN groupadd --gid 65532 inferencefleet \
+ && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin inferencefleet
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.source="https://github.com/inferencefleet/inferencefleet" \
       org.opencontainers.image.licenses="Apache-2.0" \

@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,11 +161,22 @@ def test_the_operator_image_serves_a_pool_on_the_real_control_plane(operator, co
     api = control_plane.api()
     create(api, example("quota.yaml"))
     create(api, pool("imaged", namespace))
-    cluster_dir = str(control_plane.cluster.dir)
-    done = buildah("run", "--isolation", "chroot", "--user", USER, "--volume", f"{cluster_dir}:{cluster_dir}:ro",
-                   "--env", f"KUBECONFIG={control_plane.operator_kubeconfig}", "--env", "INFERENCEFLEET_METRICS_PORT=0",
-                   "--env", "INFERENCEFLEET_METRICS_ADDRESS=127.0.0.1", operator, "--",
-                   "timeout", "-s", "INT", "30", "inferencefleet", "run", "-A", "--no-leader-elect", check=False)
+    # The image's user must be able to read its credentials: a world-readable copy (pytest's folders are 0700).
+    shared = Path(tempfile.mkdtemp(prefix="image-kubeconfig-"))
+    shared.chmod(0o755)
+    (shared / "ca.crt").write_bytes(control_plane.cluster.ca.read_bytes())
+    config_text = control_plane.operator_kubeconfig.read_text().replace(str(control_plane.cluster.ca),
+                                                                        str(shared / "ca.crt"))
+    (shared / "kubeconfig").write_text(config_text)
+    for path in shared.iterdir():
+        path.chmod(0o644)
+    try:
+        done = buildah("run", "--isolation", "chroot", "--user", USER, "--volume", f"{shared}:{shared}:ro",
+                       "--env", f"KUBECONFIG={shared / 'kubeconfig'}", "--env", "INFERENCEFLEET_METRICS_PORT=0",
+                       "--env", "INFERENCEFLEET_METRICS_ADDRESS=127.0.0.1", operator, "--",
+                       "timeout", "-s", "INT", "30", "inferencefleet", "run", "-A", "--no-leader-elect", check=False)
+    finally:
+        shutil.rmtree(shared)
     output = done.stdout + done.stderr
     assert "Traceback" not in output, output[-4000:]
     made = deployment(api, namespace, "imaged")
