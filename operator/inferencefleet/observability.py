@@ -8,12 +8,14 @@ restarts the pod); ``/readyz`` is ready once the process leads and has ticked, o
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.metrics import MetricWrapperBase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 TICK_SECONDS = Histogram("inferencefleet_tick_duration_seconds", "Wall time of one fleet tick.",
@@ -73,21 +75,32 @@ class Health:
 HEALTH = Health()
 
 
+_POOL_SERIES: dict[tuple[str, str], set[tuple[Any, ...]]] = defaultdict(set)
+"""(namespace, pool) -> label values of its series in POOL_FAILURES, DECISIONS and POOL_CONDITION: a pool's
+series are found without scanning every pool's (a tick touches each pool once: O(pools), not O(pools^2))."""
+
+
+def pool_series(metric: MetricWrapperBase, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered as a series of the pool named by the first two labels."""
+    _POOL_SERIES[(labels[0], labels[1])].add((metric, *labels))
+    return metric.labels(*labels)
+
+
 def forget_pool(namespace: str, pool: str) -> None:
     """Drop a deleted pool's labelled series, so that metrics do not grow with pools that come and go."""
-    for metric in (POOL_FAILURES, DECISIONS, POOL_CONDITION):
-        for labels in [key for key in metric._metrics if key[:2] == (namespace, pool)]:
-            metric.remove(*labels)
+    for metric, *labels in _POOL_SERIES.pop((namespace, pool), ()):
+        metric.remove(*labels)
 
 
 def set_pool_conditions(namespace: str, pool: str, conditions: Iterable[tuple[str, str]]) -> None:
     """One series per (condition, status) with value 1 for the current status, others removed."""
-    current = set(conditions)
-    for key in [k for k in POOL_CONDITION._metrics if k[:2] == (namespace, pool)]:
-        if (key[2], key[3]) not in current:
-            POOL_CONDITION.remove(*key)
-    for condition, status in current:
-        POOL_CONDITION.labels(namespace, pool, condition, status).set(1)
+    current = {(POOL_CONDITION, namespace, pool, condition, status) for condition, status in conditions}
+    series = _POOL_SERIES[(namespace, pool)]
+    for stale in [s for s in series if s[0] is POOL_CONDITION and s not in current]:
+        POOL_CONDITION.remove(*stale[1:])
+        series.discard(stale)
+    for _, *labels in current:
+        pool_series(POOL_CONDITION, *labels).set(1)
 
 
 def _app(health: Health) -> Callable[..., Iterable[bytes]]:

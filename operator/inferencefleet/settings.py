@@ -9,11 +9,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .api.durations import parse_duration
 from .errors import UserError
+from .redaction import redact
 from .render.options import DEFAULT_IMAGES, RenderOptions
 
 ENV: dict[str, str] = {
@@ -97,6 +99,10 @@ class OperatorSettings(BaseModel):
         if self.prometheus_bearer_token_file is not None and self.prometheus_username is not None:
             raise ValueError(f"{ENV['prometheus_bearer_token_file']} and {ENV['prometheus_username']}: "
                              "use a bearer token or basic auth, not both")
+        if self.prometheus_url and urlsplit(self.prometheus_url).username is not None and (
+                self.prometheus_username is not None or self.prometheus_bearer_token_file is not None):
+            raise ValueError(f"{ENV['prometheus_url']} holds a user: set no {ENV['prometheus_username']} "
+                             f"or {ENV['prometheus_bearer_token_file']} beside it")
         return self
 
     @classmethod
@@ -127,7 +133,7 @@ class OperatorSettings(BaseModel):
             if not first["loc"]:  # a rule across variables: the message names them
                 raise UserError(message) from None
             variable = ENV[str(first["loc"][0])]
-            raise UserError(f"{variable}: {message} (got {values[str(first['loc'][0])]!r})") from None
+            raise UserError(f"{variable}: {message} (got {redact(repr(values[str(first['loc'][0])]))})") from None
 
     def prometheus_basic_auth(self) -> tuple[str, str] | None:
         """(username, password) for Prometheus, the password read from its file now; None without basic auth."""

@@ -33,7 +33,7 @@ def test_probes_and_metrics_follow_the_operator_health() -> None:
 
 def test_a_deleted_pool_leaves_no_series() -> None:
     observability.set_pool_conditions("ns", "gone", [("Ready", "True")])
-    observability.DECISIONS.labels("ns", "gone", "ScaleUp").inc()
+    observability.pool_series(observability.DECISIONS, "ns", "gone", "ScaleUp").inc()
     observability.set_pool_conditions("ns", "gone", [("Ready", "False")])
     text = observability.REGISTRY.get_sample_value
     assert text("inferencefleet_pool_condition", {"namespace": "ns", "pool": "gone", "condition": "Ready",

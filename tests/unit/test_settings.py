@@ -45,6 +45,9 @@ def test_good_values(environ: dict[str, str], expected: dict[str, object]) -> No
     ({"PROMETHEUS_PASSWORD_FILE": "/p"}, "PROMETHEUS_USERNAME and PROMETHEUS_PASSWORD_FILE: set both or neither"),
     ({**BASIC, "PROMETHEUS_BEARER_TOKEN_FILE": "/token"},
      "PROMETHEUS_BEARER_TOKEN_FILE and PROMETHEUS_USERNAME: use a bearer token or basic auth, not both"),
+    ({"PROMETHEUS_URL": "http://u:planted@prom", "PROMETHEUS_BEARER_TOKEN_FILE": "/token"},
+     "PROMETHEUS_URL holds a user: set no PROMETHEUS_USERNAME or PROMETHEUS_BEARER_TOKEN_FILE beside it"),
+    ({"PROMETHEUS_URL": "prom://u:planted@host"}, "PROMETHEUS_URL: must start with http:// or https:// (got 'prom://***@host')"),
 ])
 def test_bad_values_are_one_line_naming_the_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(UserError) as error:

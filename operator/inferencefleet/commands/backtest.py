@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from ..redaction import redact_url
 from .signals import _duration_flag
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = backtest(pools, histories, quota, tick=args.tick)
     except ValueError as error:
-        raise UserError(f"--prometheus {args.prometheus}: {error} ({args.since / 3600:g} h to {_clock(end)})") from None
+        raise UserError(f"--prometheus {redact_url(args.prometheus)}: {error} ({args.since / 3600:g} h to {_clock(end)})") from None
     for key in sorted(known - set(outcome.arrivals)):
         console.print(f"{'/'.join(key)}: no history in the range: not replayed")
     replayed = [p for p in pools if pool_key(p) in outcome.arrivals]

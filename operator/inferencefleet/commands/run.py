@@ -65,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from ..handlers import main  # noqa: F401  (registers the handlers)
     from ..kube.client import load_api_client
     from ..kube.leader import Leadership
+    from ..redaction import install_log_redaction
 
     api = load_api_client()  # no credentials: one clear line now, not a retried traceback later
     kopf.configure(verbose=args.verbose,
                    log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL)
+    install_log_redaction()
     for chatty in ("httpx", "leaderelection"):  # a line per query / per lease retry: kept for --verbose
         logging.getLogger(chatty).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:

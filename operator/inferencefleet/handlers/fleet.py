@@ -205,7 +205,7 @@ async def _isolated(runtime: Runtime, body: dict[str, Any], call: Any, stamp: st
         message = str(error) if isinstance(error, KubeError) else f"{type(error).__name__}: {error}"
         logger.warning("Pool %s/%s failed this tick (retrying next tick): %s", *key, message,
                        exc_info=not isinstance(error, KubeError))
-        observability.POOL_FAILURES.labels(*key).inc()
+        observability.pool_series(observability.POOL_FAILURES, *key).inc()
         ref = pool_ref(body)
         try:
             if await runtime.write_status(ref, body, not_reconciled(runtime.status_of(ref, body), "TickFailed", message,
@@ -304,5 +304,5 @@ async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any],
             continue
         if record.action == "SetMaxNumSeqs" and not changed_seqs:
             continue
-        observability.DECISIONS.labels(*decision.key, record.action).inc()
+        observability.pool_series(observability.DECISIONS, *decision.key, record.action).inc()
         await runtime.kube.post_event(ref, "Normal", record.action, record.reason)

@@ -16,6 +16,7 @@ import kopf
 
 from ..api.v1alpha1 import API_VERSION
 from ..kube.client import API_THREADS, Kube, KubeError, load_api_client
+from ..redaction import redact_url
 from ..settings import OperatorSettings
 from ..signals.prometheus import PrometheusSource
 from . import fleet, spec
@@ -61,7 +62,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     workloads = _Merged(indices["deployment_index"], indices["lws_index"])
     memo.fleet_task = asyncio.create_task(
         fleet.run_forever(runtime, indices["pool_index"], indices["quota_index"], workloads, _children(indices)))
-    logger.info("Fleet tick every %gs; Prometheus: %s", config.tick_interval, config.prometheus_url or "none")
+    logger.info("Fleet tick every %gs; Prometheus: %s", config.tick_interval, redact_url(config.prometheus_url or "none"))
 
 
 @kopf.on.cleanup()

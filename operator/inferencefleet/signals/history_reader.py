@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from inferencefleet.api.durations import format_duration
 from inferencefleet.errors import UserError
+from inferencefleet.redaction import redact, redact_url, remember, remember_url
 
 from .history import HISTORY_SIGNALS, PoolHistory, from_matrices
 from .model import PoolKey
@@ -26,8 +27,10 @@ def read_history(url: str, start: float, end: float, step: float, *, namespace: 
     from prometheus_api_client import PrometheusConnect
     from prometheus_api_client.exceptions import PrometheusApiClientException
 
+    remember_url(url)
+    remember(*(value.removeprefix("Bearer ") for value in (headers or {}).values()))
     if not url.startswith(("http://", "https://")):
-        raise UserError(f"--prometheus: {url!r} must start with http:// or https://")
+        raise UserError(f"--prometheus: {redact_url(url)!r} must start with http:// or https://")
     client = PrometheusConnect(url=url, headers=dict(headers or {}), disable_ssl=not verify)
     wanted = {s.name: s for s in signals() if s.name in HISTORY_SIGNALS}
     begin, finish = (datetime.fromtimestamp(t, UTC) for t in (start, end))
@@ -37,6 +40,6 @@ def read_history(url: str, start: float, end: float, step: float, *, namespace: 
             matrices[name] = client.custom_query_range(query(signal, namespace, window), begin, finish,
                                                        format_duration(step), timeout=timeout)
         except (PrometheusApiClientException, OSError) as error:  # requests' errors are OSErrors
-            raise UserError(f"--prometheus {url}: range query for {name} failed: "
-                            f"{' '.join(str(error).split())[:300]}") from None
+            detail = redact(" ".join(str(error).split()))[:300]
+            raise UserError(f"--prometheus {redact_url(url)}: range query for {name} failed: {detail}") from None
     return from_matrices(matrices, start, end, step)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 PoolKey = tuple[str, str]
 """(namespace, name) of an InferencePool."""
@@ -122,11 +122,15 @@ class SignalsSnapshot(BaseModel):
     """Unix time of the tick."""
     pools: list[PoolSignals] = Field(default_factory=list)
 
+    _by_key: dict[PoolKey, PoolSignals] | None = PrivateAttr(default=None)
+
     def for_pool(self, namespace: str, name: str) -> PoolSignals:
         """Signals of one pool; a pool with no series at all gets every signal missing."""
-        for signals in self.pools:
-            if signals.key == (namespace, name):
-                return signals
+        if self._by_key is None or len(self._by_key) != len(self.pools):
+            self._by_key = {s.key: s for s in reversed(self.pools)}  # the first entry of a key wins
+        found = self._by_key.get((namespace, name))
+        if found is not None:
+            return found
         return PoolSignals(namespace=namespace, pool=name, at=self.at, **{
             n: Sample.absent("no series for this pool") for n in (*SIGNAL_NAMES, *ACCOUNTING_NAMES)
         })

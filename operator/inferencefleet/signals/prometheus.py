@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from inferencefleet.errors import UserError
+from inferencefleet.redaction import redact, redact_url, remember, remember_basic_auth, split_user_info
 
 from .. import observability
 from .collect import QueryFailed, QueryResult, build_snapshot, parse_vector
@@ -52,7 +53,11 @@ class PrometheusSource:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise UserError(f"Prometheus URL {url!r} must start with http:// or https://")
+            raise UserError(f"Prometheus URL {redact_url(url)!r} must start with http:// or https://")
+        url, url_auth = split_user_info(url)
+        if url_auth and basic_auth:
+            raise UserError("Prometheus auth: the URL holds a user and basic auth is also given: give one")
+        basic_auth = basic_auth or url_auth
         if bearer_token_file and basic_auth:
             raise UserError("Prometheus auth: give a bearer token file or basic auth, not both")
         if retries < 0 or timeout <= 0 or stale_after <= 0:
@@ -60,7 +65,10 @@ class PrometheusSource:
                 f"Prometheus client: retries ({retries}) must be >= 0, timeout ({timeout:g}s) and "
                 f"stale_after ({stale_after:g}s) must be positive"
             )
+        if basic_auth:
+            remember_basic_auth(*basic_auth)
         self.url = url.rstrip("/")
+        """Without user info: credentials travel only in the Authorization header."""
         self.bearer_token_file = bearer_token_file
         self.basic_auth = basic_auth
         self.verify: bool | ssl.SSLContext = verify
@@ -103,7 +111,9 @@ class PrometheusSource:
         """Auth headers; the token file is re-read every time so rotated tokens are picked up."""
         if not self.bearer_token_file:
             return {}
-        return {"Authorization": f"Bearer {Path(self.bearer_token_file).read_text().strip()}"}
+        token = Path(self.bearer_token_file).read_text()
+        remember(token)
+        return {"Authorization": f"Bearer {token.strip()}"}
 
     async def _query(self, client: httpx.AsyncClient, expr: str, at: float) -> QueryResult:
         """One instant query with bounded retries on connection errors and 5xx; never raises."""
@@ -138,6 +148,7 @@ class PrometheusSource:
             result = await self._query(client, expr, at)
         if isinstance(result, QueryFailed):
             observability.QUERY_FAILURES.inc()
+            return QueryFailed(redact(result.reason))  # libraries may echo what they were given
         return result
 
     async def query_all(self, now: float) -> dict[str, QueryResult]:

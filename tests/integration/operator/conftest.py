@@ -172,7 +172,8 @@ class Operator:
 @contextmanager
 def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | None = None,
                      tick_interval: str = "500ms", kubeconfig: Path | None = None,
-                     env: dict[str, str] | None = None, check_clean: bool = True) -> Iterator[Operator]:
+                     env: dict[str, str] | None = None, check_clean: bool = True,
+                     args: tuple[str, ...] = ()) -> Iterator[Operator]:
     """The real operator as a separate process, under the chart's ServiceAccount unless ``kubeconfig`` is given."""
     log = tmp_path / f"operator-{uuid.uuid4().hex[:6]}.log"
     port = free_port()
@@ -184,7 +185,7 @@ def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | 
                         **({"PROMETHEUS_URL": prometheus_url} if prometheus_url else {}), **(env or {})})
     environment.pop("KUBERNETES_SERVICE_HOST", None)
     with log.open("wb") as sink:
-        process = subprocess.Popen([str(Path(sys.executable).with_name("inferencefleet")), "run", "--all-namespaces"],
+        process = subprocess.Popen([str(Path(sys.executable).with_name("inferencefleet")), "run", "--all-namespaces", *args],
                                    env=environment, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
     operator = Operator(process, log, port)
     try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
 import pytest
 
+from inferencefleet import redaction
 from inferencefleet.errors import UserError
 from inferencefleet.signals import prometheus
 from inferencefleet.signals.prometheus import PrometheusSource
@@ -122,3 +124,47 @@ def test_bad_configuration_is_a_user_error(options: dict[str, object], message: 
     url = options.pop("url", "https://prom")
     with pytest.raises(UserError, match=message):
         PrometheusSource(url, **options)  # type: ignore[arg-type]
+
+
+async def test_credentials_never_reach_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL's user info, a basic-auth password and a bearer token (with its newline) stay out of every
+    failure reason, also when the HTTP library echoes the header it refused."""
+    monkeypatch.setattr(redaction, "_secrets", set())
+
+    def echoing(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError(f"Illegal header value {request.headers['Authorization'].encode()!r}")
+
+    async def reasons(adapter: PrometheusSource) -> set[str]:
+        return {r.reason for r in (await adapter.query_all(1.0)).values()}  # type: ignore[union-attr]
+
+    with_user = PrometheusSource("http://planted-user:planted%40pass@prom:9090",
+                                 transport=httpx.MockTransport(echoing), retries=0)
+    assert await reasons(with_user) == {"LocalProtocolError talking to http://prom:9090: Illegal header value "
+                                  "b'Basic ***' (after 1 attempts)"}
+
+    token = tmp_path / "token"
+    token.write_text("planted-\ntoken\n")  # an interior newline: the library refuses the header and echoes it
+    with_token = PrometheusSource("http://prom:9090", bearer_token_file=str(token),
+                                  transport=httpx.MockTransport(echoing), retries=0)
+    assert await reasons(with_token) == {"LocalProtocolError talking to http://prom:9090: Illegal header value "
+                                   "b'Bearer ***\\n***' (after 1 attempts)"}
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"status": "error", "error": "user:planted-password is not allowed"})
+
+    with_password = PrometheusSource("http://prom:9090", basic_auth=("user", "planted-password"),
+                                     transport=httpx.MockTransport(refusing))
+    assert await reasons(with_password) == {"HTTP 401 from http://prom:9090: user:*** is not allowed"}
+
+
+def test_user_info_in_the_url_is_basic_auth() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == httpx.BasicAuth("al ice", "p@ss")._auth_header
+        assert "@" not in str(request.url)
+        return httpx.Response(200, json=EMPTY)
+
+    adapter = PrometheusSource("http://al%20ice:p%40ss@prom:9090", transport=httpx.MockTransport(handler))
+    assert adapter.url == "http://prom:9090"
+    assert all(r == [] for r in asyncio.run(adapter.query_all(1.0)).values())
+    with pytest.raises(UserError, match="give one"):
+        PrometheusSource("http://u:p@prom", basic_auth=("v", "q"))
