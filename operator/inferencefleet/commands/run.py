@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     observability.HEALTH.standby = False
     observability.LEADER.set(1)
     try:
-        kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, stop_flag=stop)
+        kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, stop_flag=stop,
+                 memo=kopf.Memo(stop_flag=stop))
     finally:
         observability.LEADER.set(0)
         if leadership is not None and leadership.leading.is_set():

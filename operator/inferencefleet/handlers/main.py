@@ -76,6 +76,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
     if runtime is not None and runtime.source is not None:
         await runtime.source.__aexit__(None, None, None)
+    stop = memo.get("stop_flag")
+    if stop is not None:  # kopf waits for a threading stop flag in an executor thread: release it, or exit hangs
+        stop.set()
 
 
 @kopf.index(*POOLS)

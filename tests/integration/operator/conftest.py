@@ -169,6 +169,10 @@ class Operator:
         return self.log.read_text(errors="replace")
 
 
+STOP_TIMEOUT = 20
+"""Seconds a stopped operator may take to exit (a Pod's grace period is 30 s)."""
+
+
 @contextmanager
 def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | None = None,
                      tick_interval: str = "500ms", kubeconfig: Path | None = None,
@@ -196,10 +200,13 @@ def running_operator(plane: ControlPlane, tmp_path: Path, prometheus_url: str | 
     finally:
         process.terminate()
         try:
-            process.wait(20)
+            process.wait(STOP_TIMEOUT)
+            stopped = True
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+            stopped = False
+    assert stopped, f"the operator did not stop within {STOP_TIMEOUT}s of SIGTERM:\n{operator.output[-3000:]}"
     if check_clean:
         assert "Traceback" not in operator.output, operator.output[-6000:]
 
