@@ -40,6 +40,10 @@ deletes, events, and the pods it annotates with a deletion cost. One list for th
 - apiGroups: [monitoring.coreos.com]
   resources: [podmonitors]
   verbs: [get, list, watch, create, patch, update, delete]
+# Before a scale-in: list the pool's pods and mark each with its work in flight (pod-deletion-cost).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, patch]
 # Events explaining every decision.
 - apiGroups: ["", events.k8s.io]
   resources: [events]

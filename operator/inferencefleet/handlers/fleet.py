@@ -35,6 +35,7 @@ from ..render.workloads import workload_kind
 from ..signals.model import SIGNAL_NAMES, PoolSignals, Sample, SignalsSnapshot
 from ..signals.status import rfc3339
 from .children import drift
+from .drain import prepare_scale_in
 from .runtime import Runtime, as_shadow, parse_pool, parse_quota, paused, pool_key, pool_ref, spec_accepted
 from .spec import POOL_STATUS_FIELDS, reconcile_spec
 from .status import ACTIONS, invalid_quota, not_reconciled, pool_status, quota_status, resumed, status_patch
@@ -254,10 +255,13 @@ async def act(runtime: Runtime, pool: InferencePool, body: dict[str, Any], quota
         target = _target(pool, decision, observed, workload)
         changed_seqs = target is not None and target[1] != observed.max_num_seqs
         if target is not None:
+            drained = ""
+            if workload is not None and workload.kind == "Deployment" and target[0] < observed.replicas:
+                drained = await prepare_scale_in(runtime, pool, decision.key, target[0], now)
             result = await runtime.kube.apply(workload_of(render(pool, quota, runtime.settings, *target)))
             workload = Workload.from_body(result)
             runtime.applied[decision.key] = workload
-            await _announce(runtime, pool, body, decision, observed, target, changed_seqs)
+            await _announce(runtime, pool, body, decision, observed, target, changed_seqs, drained)
         old = runtime.status_of(ref, body)
         unsaved = runtime.unsaved_decisions.get(decision.key)
         base = old if unsaved is None else {**(old or {}), "decisions": unsaved}
@@ -291,13 +295,15 @@ def with_memory(old: dict[str, Any] | None, status: dict[str, Any], memory: Pool
 
 
 async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any], decision: PoolDecision,
-                    observed: PoolObservation, target: tuple[int, int | None], changed_seqs: bool) -> None:
-    """An Event per applied action, with the planner's reason."""
+                    observed: PoolObservation, target: tuple[int, int | None], changed_seqs: bool,
+                    drained: str) -> None:
+    """An Event per applied action, with the planner's reason (and, for a scale-in, which pods go)."""
     ref = pool_ref(body)
     if not decision.applied:
         mode = pool.spec.autoscaling.mode
         await runtime.kube.post_event(ref, "Normal", "ScaledToCount",
-                                      f"replicas {observed.replicas} -> {target[0]}: replicas.count (mode {mode})")
+                                      _with(f"replicas {observed.replicas} -> {target[0]}: replicas.count "
+                                            f"(mode {mode})", drained))
         return
     for record in decision.records:
         if record.action not in ACTIONS or record.from_ == record.to:
@@ -305,4 +311,9 @@ async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any],
         if record.action == "SetMaxNumSeqs" and not changed_seqs:
             continue
         observability.pool_series(observability.DECISIONS, *decision.key, record.action).inc()
-        await runtime.kube.post_event(ref, "Normal", record.action, record.reason)
+        await runtime.kube.post_event(ref, "Normal", record.action,
+                                      _with(record.reason, drained) if record.action == "ScaleDown" else record.reason)
+
+
+def _with(message: str, note: str) -> str:
+    return f"{message}; {note}" if note else message

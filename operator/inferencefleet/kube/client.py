@@ -129,6 +129,18 @@ class Kube:
             raise
         return result
 
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The pods in ``namespace`` matching the label ``selector``."""
+        ref = ObjectRef("v1", "Pod", f"({selector})", namespace)
+        result = await asyncio.to_thread(self._call, "list", ref, "GET", ref.collection, None,
+                                         [("labelSelector", selector)])
+        return list((result or {}).get("items") or [])
+
+    async def annotate(self, ref: ObjectRef, annotations: dict[str, str]) -> None:
+        """Merge ``annotations`` into the object's metadata (a plain patch: annotations on objects we do not own)."""
+        await asyncio.to_thread(self._call, "annotate", ref, "PATCH", ref.path,
+                                {"metadata": {"annotations": annotations}}, None, MERGE_PATCH)
+
     async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         """Record an Event on ``ref`` (type Normal or Warning). Failures are logged, never raised."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -7,6 +7,7 @@ query and a pool whose last scrape is older than the staleness bound all become
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,16 +36,33 @@ class QueryFailed:
 QueryResult = list[Series] | QueryFailed
 
 
-def parse_vector(payload: Any) -> list[Series]:
-    """The series of a Prometheus ``/api/v1/query`` JSON answer; ValueError if it is not an instant vector."""
+def _instant_vector(payload: Any) -> list[Any]:
+    """The result items of a Prometheus ``/api/v1/query`` JSON answer; ValueError if it is not an instant vector."""
     if not isinstance(payload, dict) or payload.get("status") != "success":
         error = payload.get("error") if isinstance(payload, dict) else None
         raise ValueError(f"Prometheus answered an error: {error or payload!r}")
     data = payload.get("data") or {}
     if data.get("resultType") != "vector":
         raise ValueError(f"expected an instant vector, got resultType {data.get('resultType')!r}")
+    return list(data.get("result", []))
+
+
+def parse_by_pod(payload: Any) -> dict[str, float]:
+    """Pod name -> value of a query aggregated ``by (pod)``; ValueError if the answer is not one."""
+    values = {}
+    for item in _instant_vector(payload):
+        pod, (_, text) = item["metric"].get("pod"), item["value"]
+        if not pod:
+            raise ValueError(f"series without a pod label: {item['metric']}")
+        if math.isfinite(value := float(text)):  # a non-finite gauge is no reading: the pod counts as unknown
+            values[str(pod)] = value
+    return values
+
+
+def parse_vector(payload: Any) -> list[Series]:
+    """The series of a Prometheus ``/api/v1/query`` JSON answer; ValueError if it is not an instant vector."""
     series = []
-    for item in data.get("result", []):
+    for item in _instant_vector(payload):
         labels, (at, text) = item["metric"], item["value"]
         if NAMESPACE_LABEL not in labels or POOL_LABEL not in labels:
             raise ValueError(f"series without {NAMESPACE_LABEL}/{POOL_LABEL} labels: {labels}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,9 +21,9 @@ from inferencefleet.errors import UserError
 from inferencefleet.redaction import redact, redact_url, remember, remember_basic_auth, split_user_info
 
 from .. import observability
-from .collect import QueryFailed, QueryResult, build_snapshot, parse_vector
+from .collect import QueryFailed, QueryResult, build_snapshot, parse_by_pod, parse_vector
 from .model import PoolKey, SignalsSnapshot
-from .promql import FRESHNESS, freshness_query, query, signals
+from .promql import FRESHNESS, freshness_query, in_flight_query, query, signals
 
 RETRY_BACKOFF = 0.2
 """Seconds before the first retry; doubled for each further one."""
@@ -115,7 +115,8 @@ class PrometheusSource:
         remember(token)
         return {"Authorization": f"Bearer {token.strip()}"}
 
-    async def _query(self, client: httpx.AsyncClient, expr: str, at: float) -> QueryResult:
+    async def _query(self, client: httpx.AsyncClient, expr: str, at: float,
+                     parse: Callable[[Any], Any] = parse_vector) -> Any:
         """One instant query with bounded retries on connection errors and 5xx; never raises."""
         try:
             headers = self._headers()
@@ -137,19 +138,32 @@ class PrometheusSource:
                     continue
                 return QueryFailed(reason)
             try:
-                return parse_vector(response.json())
+                return parse(response.json())
             except (ValueError, KeyError, TypeError) as error:
                 return QueryFailed(f"unexpected answer from {self.url}: {error}")
         return QueryFailed(f"{reason} (after {self.retries + 1} attempts)")
 
-    async def _timed(self, client: httpx.AsyncClient, expr: str, at: float) -> QueryResult:
+    async def _timed(self, client: httpx.AsyncClient, expr: str, at: float,
+                     parse: Callable[[Any], Any] = parse_vector) -> Any:
         """``_query`` with its latency and failure counted in the operator's own metrics."""
         with observability.QUERY_SECONDS.time():
-            result = await self._query(client, expr, at)
+            result = await self._query(client, expr, at, parse)
         if isinstance(result, QueryFailed):
             observability.QUERY_FAILURES.inc()
             return QueryFailed(redact(result.reason))  # libraries may echo what they were given
         return result
+
+    async def in_flight(self, namespace: str, pool: str, now: float | None = None) -> dict[str, float] | QueryFailed:
+        """Requests in flight (running plus waiting) on each scraped pod of one pool, by pod name."""
+        at = time.time() if now is None else now
+        client = self._client or self._new_client()
+        try:
+            answer: dict[str, float] | QueryFailed = await self._timed(client, in_flight_query(namespace, pool), at,
+                                                                      parse=parse_by_pod)
+        finally:
+            if client is not self._client:
+                await client.aclose()
+        return answer
 
     async def query_all(self, now: float) -> dict[str, QueryResult]:
         """Every signal's query (and the freshness query) evaluated at ``now``, issued concurrently."""

@@ -13,7 +13,7 @@ of the pool's scrape targets (``up``), so only GPUs of scraped pods (LWS leaders
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from inferencefleet.api.durations import format_duration
@@ -126,6 +126,17 @@ def query(signal: Signal, namespace: str | None = None, window: float = 60.0) ->
     text = f"{round(window * 1000)}ms" if "." in text else text  # PromQL durations have no fractions
     terms = [_aggregate(signal, source, namespace, text) for source in signal.sources]
     return f" or on({GROUP}) ".join(terms)
+
+
+def in_flight_query(namespace: str, pool: str) -> str:
+    """Requests running plus waiting on each pod of one pool, by ``pod`` (which replicas a scale-in removes)."""
+    by_name = {s.name: s for s in signals()}
+    only = f"{POOL_LABEL}={escape(pool)}"
+    gauges = []
+    for name in ("running", "waiting"):
+        sources = [replace(s, matchers=", ".join(filter(None, (s.matchers, only)))) for s in by_name[name].sources]
+        gauges.append(" or ".join(f"sum by (pod) ({_series(s, '', namespace, None)})" for s in sources))
+    return f"({gauges[0]}) + ({gauges[1]})"
 
 
 def freshness_query(namespace: str | None = None) -> str:

@@ -153,7 +153,8 @@ def test_cluster_mode_grants_the_operator_everything_it_does(render):
     assert allows(rules, "inferencefleet.io", "inferencepools/status", "patch")
     assert allows(rules, "inferencefleet.io", "fleetquotas/status", "patch")
     assert not allows(rules, "inferencefleet.io", "inferencepools", "update"), "the operator never writes spec"
-    assert not allows(rules, "", "pods", "patch"), "no rule the operator does not use"
+    assert allows(rules, "", "pods", "list") and allows(rules, "", "pods", "patch"), "scale-in marks pods"
+    assert not allows(rules, "", "pods", "delete") and not allows(rules, "", "pods", "watch"), "no rule unused"
     for group in ("", "events.k8s.io"):
         assert allows(rules, group, "events", "create") and allows(rules, group, "events", "patch")
     leases = operator_rules(objects, "Role", namespace=deployment["metadata"]["namespace"])

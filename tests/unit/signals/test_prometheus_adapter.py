@@ -168,3 +168,22 @@ def test_user_info_in_the_url_is_basic_auth() -> None:
     assert all(r == [] for r in asyncio.run(adapter.query_all(1.0)).values())
     with pytest.raises(UserError, match="give one"):
         PrometheusSource("http://u:p@prom", basic_auth=("v", "q"))
+
+
+async def test_requests_in_flight_by_pod_for_one_pool() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(httpx.QueryParams(request.content.decode())["query"])
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"pod": "p-a"}, "value": [1.0, "3"]}, {"metric": {"pod": "p-b"}, "value": [1.0, "NaN"]}]}})
+
+    assert await source(handler).in_flight("serving", "chat", now=1.0) == {"p-a": 3.0}
+    assert 'inferencefleet_io_pool="chat"' in asked[0] and 'namespace="serving"' in asked[0]
+    assert "vllm:num_requests_running" in asked[0] and "vllm:num_requests_waiting" in asked[0]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={"status": "error", "error": "overloaded"})
+
+    failed = await source(down, retries=0).in_flight("serving", "chat", now=1.0)
+    assert getattr(failed, "reason", "") == "HTTP 503 from http://prom:9090: overloaded (after 1 attempts)"
