@@ -31,6 +31,8 @@ class Workload:
     """status.replicas: replicas (groups) that exist."""
     ready_replicas: int
     max_num_seqs: int | None
+    rolling_out: bool = False
+    """The controller has not yet brought every replica to the current template."""
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Workload:
@@ -45,6 +47,8 @@ class Workload:
             status_replicas=int(status.get("replicas") or 0),
             ready_replicas=int(status.get("readyReplicas") or 0),
             max_num_seqs=int(seqs) if seqs and str(seqs).isdigit() else None,
+            rolling_out=int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
+            or int(status.get("updatedReplicas") or 0) < int((body.get("spec") or {}).get("replicas") or 0),
         )
 
 
@@ -74,7 +78,7 @@ def observation(workload: Workload | None, memory: PoolMemory, now: float) -> Po
     starting = workload.replicas - ready
     since = tuple(sorted(memory.starting_since)[:starting])
     since += (now,) * (starting - len(since))
-    return PoolObservation(workload.replicas, ready, workload.max_num_seqs, since)
+    return PoolObservation(workload.replicas, ready, workload.max_num_seqs, since, workload.rolling_out)
 
 
 def initial_replicas(pool: InferencePool, workload: Workload | None) -> int:

@@ -26,6 +26,9 @@ AMORTIZATION_S = 3600.0
 COOLDOWN_S = 1800.0
 """At least this long between rollouts (or 10 cold starts, if longer)."""
 GRAPH_STEP = 8
+ROLLOUT_SURGE = 1
+"""Replicas a rolling restart adds (the rendered workloads' maxSurge, with maxUnavailable 0): serving never
+drops below the replicas the SLO needs, and the quota is charged for the extra one while it runs."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,11 @@ def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | Non
 
 def _rollout(running: int, value: int, recommended: int, reason: str) -> BatchingChoice:
     return BatchingChoice(value, recommended, True, DecisionRecord("SetMaxNumSeqs", running, value, reason))
+
+
+def hold_rollout(choice: BatchingChoice, running: int, why: str) -> BatchingChoice:
+    """Keep ``running`` instead of rolling out ``choice``: the rollout must wait, because ``why``."""
+    return _keep(running, choice.recommended, why)
 
 
 def _keep(running: int, recommended: int, why: str) -> BatchingChoice:

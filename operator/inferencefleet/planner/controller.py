@@ -29,7 +29,7 @@ from .autoscale import (
     ideal_replicas,
     planned_rate,
 )
-from .batching import BatchingChoice, choose_max_num_seqs
+from .batching import ROLLOUT_SURGE, BatchingChoice, choose_max_num_seqs, hold_rollout
 from .capacity import CapacityProfile, profile_for
 from .clock import rebased
 from .correction import corrected
@@ -339,6 +339,8 @@ def _request(plan: _Plan) -> QuotaRequest:
         fixed=plan.pool.spec.autoscaling.mode not in CONTROLLED_MODES,
         floor=plan.observation.replicas if plan.missing else 0,
         minimum=plan.pool.spec.replicas.min,
+        surge=ROLLOUT_SURGE if plan.batching.rollout or plan.observation.rolling_out else 0,
+        rolling=plan.observation.rolling_out,
     )
 
 
@@ -353,6 +355,11 @@ def _decide(plan: _Plan, grant: QuotaGrant | None, quota: FleetQuota | QuotaUnav
         desired = min(desired, grant.granted)
     quota_reason = grant.reason if grant is not None else _ungoverned(spec.quotaRef, quota)
     applied = mode == "Managed"
+    if (grant is not None and grant.surge_refused and plan.batching.rollout
+            and plan.observation.max_num_seqs is not None):
+        plan = replace(plan, batching=hold_rollout(plan.batching, plan.observation.max_num_seqs,
+                                                   f"the quota has no room for the rollout's surge replica "
+                                                   f"({grant.surge_refused})"))
     records = [_scale_record(plan, desired, quota_reason)]
     if plan.batching.record is not None:
         records.append(plan.batching.record)

@@ -51,6 +51,11 @@ class QuotaRequest:
     are missing, since a pool is never scaled down without signals, quota or not."""
     minimum: int = 0
     """replicas.min: a budget that cannot grant it says so (``QuotaOutcome.shortfall``)."""
+    surge: int = 0
+    """Replicas a rolling restart adds for a while (maxSurge: the pool never drops below what it serves with);
+    0 when no rollout runs or is planned."""
+    rolling: bool = False
+    """The rollout already runs: its surge is charged whether or not it fits (it exists)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class QuotaGrant:
     reason: str
     held: bool = False
     """True when the cap is the last one granted, held while the quota is unavailable."""
+    surge_refused: str | None = None
+    """Why the budget has no room for the surge of a planned rollout (then it must wait), or None."""
 
 
 @dataclass(frozen=True)
@@ -196,11 +203,13 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
             granted[request.key] = floor
             ledger.charge(tier.name, floor * request.gpus_per_replica, floor * request.gpus_per_replica * price)
             by_tier[tier.name].append(request)
+    _charge_surges(ledger, [r for r in requests if r.rolling])
     over_budget = ledger.overrun()
     ordered = sorted(spec.tiers, key=lambda t: (-t.priority, t.name))
     for guaranteed_only in (True, False):
         for tier in ordered:
             _fill(ledger, tier, by_tier[tier.name], granted, reasons, guaranteed_only)
+    surge_refused = _charge_surges(ledger, [r for r in requests if not r.rolling])
     grants: dict[PoolKey, QuotaGrant] = {}
     for request in requests:
         tier, price = spec.tier(request.tier), spec.price(request.gpu_type)
@@ -208,6 +217,7 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
         if request.key in reasons and (tier is None or price is None):
             grants[request.key] = QuotaGrant(got, got, got < request.replicas, reasons[request.key])
         elif tier is not None and price is not None:
+            refused = surge_refused.get(request.key)
             gpus = request.gpus_per_replica
             room = ledger.room(tier, gpus, gpus * price)
             cap = None if math.isinf(room) else got + int(room)
@@ -215,16 +225,36 @@ def allocate(quota: FleetQuota, requests: Sequence[QuotaRequest]) -> QuotaOutcom
                 why = reasons.get(request.key, "budget exhausted")
                 kept = " (the replicas it has are kept while its signals are missing)" \
                     if got == min(request.floor, request.replicas) > 0 else ""
-                grants[request.key] = QuotaGrant(got, got, True, f"capped at {got} by {why}{kept}")
+                grants[request.key] = QuotaGrant(got, got, True, f"capped at {got} by {why}{kept}",
+                                                 surge_refused=refused)
             else:
                 allows = "no limit" if cap is None else f"up to {cap}"
-                grants[request.key] = QuotaGrant(got, cap, False, f"capped by nothing (tier {tier.name} allows {allows})")
+                grants[request.key] = QuotaGrant(got, cap, False, f"capped by nothing (tier {tier.name} allows {allows})",
+                                                 surge_refused=refused)
     short = [r for r in requests if not r.fixed and granted[r.key] < min(r.minimum, r.replicas)]
     shortfall = None if not short else (
         f"the budget cannot fit every pool's replicas.min: {len(short)} pool(s) below it, "
         + ", ".join(f"{r.key[0]}/{r.key[1]} ({granted[r.key]} of min {r.minimum})" for r in short[:5])
         + (", ..." if len(short) > 5 else ""))
     return QuotaOutcome(grants, _usage(spec.tiers, requests, granted, ledger), over_budget, shortfall)
+
+
+def _charge_surges(ledger: _Ledger, requests: Sequence[QuotaRequest]) -> dict[PoolKey, str]:
+    """Charge each rollout's surge replicas: a running one always (it exists; before any pool grows), a planned one
+    where the budget has room once every pool has its replicas; why not, by pool, where it has none."""
+    spec = ledger.quota.spec
+    refused = {}
+    for request in sorted(requests, key=lambda r: r.key):
+        tier, price = spec.tier(request.tier), spec.price(request.gpu_type)
+        if not request.surge or request.fixed or tier is None or price is None:
+            continue
+        gpus = request.surge * request.gpus_per_replica
+        why = None if request.rolling else ledger.refusal(tier, gpus, gpus * price, guaranteed_only=False)
+        if why is None:
+            ledger.charge(tier.name, gpus, gpus * price)
+        else:
+            refused[request.key] = why
+    return refused
 
 
 def _fill(

@@ -45,6 +45,8 @@ class PoolObservation:
     """--max-num-seqs the running pods were started with (None: unknown / no pods)."""
     starting_since: tuple[float, ...] = ()
     """Creation time of each replica that exists but is not ready yet."""
+    rolling_out: bool = False
+    """A rolling restart is under way (some replicas still run the previous pod template)."""
 
 
 @with_config(ConfigDict(allow_inf_nan=False))

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from ..api.v1alpha1 import API_VERSION, InferencePool
+from ..planner.batching import ROLLOUT_SURGE
 from . import labels
 from .cost import cost_annotations
 from .engine import Engine
@@ -60,7 +61,7 @@ def _deployment(pool: InferencePool, replicas: int, template: dict[str, Any], me
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels.selector(pool)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": ROLLOUT_SURGE, "maxUnavailable": 0}},
             "progressDeadlineSeconds": max(600, math.ceil(3 * cold_start)),
             "revisionHistoryLimit": 3,
             "template": template,
@@ -80,7 +81,7 @@ def _leader_worker_set(
             "startupPolicy": "LeaderCreated",
             "rolloutStrategy": {
                 "type": "RollingUpdate",
-                "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+                "rollingUpdateConfiguration": {"maxUnavailable": 0, "maxSurge": ROLLOUT_SURGE},
             },
             "leaderWorkerTemplate": {
                 "size": pool.spec.topology.nodesPerReplica,

@@ -94,6 +94,8 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(control_plane.api()).create_namespace({"metadata": {"name": name}})
     yield name
+    # Pools first and synchronously (they have no finalizers): the next test's quota must not count them.
+    control_plane.kubectl("delete", "inferencepools", "--all", "-n", name, "--wait=true", "--timeout=60s", check=False)
     control_plane.kubectl("delete", "fleetquotas", "--all", "--wait=false", check=False)
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

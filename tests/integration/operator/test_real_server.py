@@ -216,7 +216,7 @@ def test_a_pool_never_takes_over_an_object_it_did_not_create(
         conflict = wait_for(lambda: (c := condition(get_pool(api, namespace, "taken"), "SpecValid")) is not None
                             and c["reason"] == "Conflict" and c, "SpecValid=False with reason Conflict")
         assert "Service" in conflict["message"] and "not this pool's" in conflict["message"]
-        assert events_of(api, namespace, "taken", "Conflict")
+        wait_for(lambda: events_of(api, namespace, "taken", "Conflict"), "a Conflict Event")
     service = core.read_namespaced_service("taken", namespace)
     assert service.spec.selector == {"app": "theirs"} and [p.port for p in service.spec.ports] == [80]
     assert not service.metadata.owner_references

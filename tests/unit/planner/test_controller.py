@@ -514,3 +514,25 @@ def test_the_admitted_requests_are_counted_over_the_whole_rate_window(make_pool,
     starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 7, output=256 * 7)
     early = starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 4, output=256 * 4)
     assert early.decision(KEY).replica_rate == pytest.approx(truth, rel=0.02)
+
+
+def test_a_rollout_waits_until_the_quota_has_room_for_its_surge_replica(make_world):
+    fixed = pool(batching={"mode": "Fixed", "maxNumSeqs": {"max": 96}}, replicas={"min": 1, "max": 1})
+    tiers = [{"name": "free", "priority": 1}]
+    full = make_world([fixed], quota=quota(gpus=1, tiers=tiers)).step({"p": 1.0}).decision(KEY)
+    assert (full.max_num_seqs, full.rollout_max_num_seqs) == (256, False)  # pods run 256; 96 must wait
+    [kept] = [r for r in full.records if r.action == "KeepMaxNumSeqs"]
+    assert "no room for the rollout's surge replica (FleetQuota default limit" in kept.reason
+    room = make_world([fixed], quota=quota(gpus=2, tiers=tiers)).step({"p": 1.0}).decision(KEY)
+    assert (room.max_num_seqs, room.rollout_max_num_seqs) == (96, True)
+
+
+def test_a_running_rollout_is_charged_before_other_pools_grow():
+    from inferencefleet.planner.quota import QuotaRequest, allocate
+
+    budget = quota(gpus=4, tiers=[{"name": "free", "priority": 1}])
+    rolling = QuotaRequest(("ns", "a"), "free", 2, 2, 1, "H100-80GB", False, surge=1, rolling=True)
+    growing = QuotaRequest(("ns", "b"), "free", 3, 1, 1, "H100-80GB", False)
+    grants = allocate(budget, [rolling, growing]).grants
+    assert grants[("ns", "a")].granted + grants[("ns", "b")].granted == 3  # 4 GPUs, one held by the surge
+    assert grants[("ns", "a")].surge_refused is None
