@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint crds venv prometheus chromium cluster-bin cluster cluster-down golden clean buildah base-image image rules
+.PHONY: demo test e2e lint crds venv prometheus chromium cluster-bin cluster cluster-down golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ demo: $(STAMP)
 test: $(STAMP) prometheus chromium cluster-bin image
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
+
+# The e2e scenarios alone (also part of `make test`), on the local real control plane: scripted
+# assertions and timeouts, no manual watches.
+e2e: $(STAMP) prometheus cluster-bin
+	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests benchmarks
