@@ -71,7 +71,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def run(count: int, ticks: int, work: Path) -> dict[str, float]:
     nodes = max(4, -(-count // 100))
-    with localcluster.running(work / "cluster", nodes=nodes, gpus_per_node=128, pods_per_node=128) as cluster:
+    with localcluster.running(work / f"cluster-{count}", nodes=nodes, gpus_per_node=128, pods_per_node=128) as cluster:
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
         objects = client.CustomObjectsApi(api)

@@ -139,7 +139,8 @@ class Kube:
     async def annotate(self, ref: ObjectRef, annotations: dict[str, str]) -> None:
         """Merge ``annotations`` into the object's metadata (a plain patch: annotations on objects we do not own)."""
         await asyncio.to_thread(self._call, "annotate", ref, "PATCH", ref.path,
-                                {"metadata": {"annotations": annotations}}, None, MERGE_PATCH)
+                                {"metadata": {"annotations": annotations}}, [("fieldManager", self.field_manager)],
+                                MERGE_PATCH)
 
     async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         """Record an Event on ``ref`` (type Normal or Warning). Failures are logged, never raised."""
