@@ -108,8 +108,31 @@ def pool_ref(body: dict[str, Any]) -> ObjectRef:
     return ObjectRef.of({"apiVersion": API_VERSION, **body})
 
 
+PARSED_CACHE_SIZE = 20_000
+"""Parsed objects kept by (kind, uid, generation, labels): each tick reads every pool, few of them change."""
+_parsed: dict[tuple[Any, ...], tuple[Any, str]] = {}
+
+
 def _model(body: dict[str, Any], kind: str) -> tuple[Any, str]:
-    """Parse the spec of a served object; on failure the problems as 'field.path: message; ...'."""
+    """Parse the spec of a served object; on failure the problems as 'field.path: message; ...'.
+
+    The spec only changes with the generation, so an object seen before is not validated again (the
+    models are frozen: sharing them is safe)."""
+    meta = body.get("metadata") or {}
+    uid, generation = meta.get("uid"), meta.get("generation")
+    if uid is None or generation is None:
+        return _parse(body, kind)
+    key = (kind, uid, generation, meta.get("namespace"), meta.get("name"),
+           tuple(sorted((meta.get("labels") or {}).items())))
+    found = _parsed.get(key)
+    if found is None:
+        found = _parsed[key] = _parse(body, kind)
+        if len(_parsed) > PARSED_CACHE_SIZE:
+            del _parsed[next(iter(_parsed))]
+    return found
+
+
+def _parse(body: dict[str, Any], kind: str) -> tuple[Any, str]:
     meta = body.get("metadata") or {}
     clean = {
         "apiVersion": API_VERSION,

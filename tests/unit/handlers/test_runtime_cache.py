@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from inferencefleet.handlers.runtime import Runtime, pool_ref
@@ -69,3 +70,25 @@ def test_up_down_up_down_up_keeps_every_decision_and_a_standing_recommendation_o
     for i in range(3):
         shadow = new_decisions(shadow, _decision("ScaleUp", 1, 3, applied=False), False, f"2026-12-04T00:00:0{i}Z")
     assert len(shadow) == 1
+
+
+def test_a_pool_is_parsed_again_only_when_its_generation_or_labels_change() -> None:
+    import copy
+
+    from inferencefleet.handlers.runtime import parse_pool
+    from inferencefleet.manifests import load_pools
+
+    [example] = load_pools([str(Path(__file__).parents[3] / "policies/examples/llama3-8b-free.yaml")])
+    served = {"metadata": {"name": "cached", "namespace": "ns", "uid": "u-1", "generation": 1},
+              "spec": example.model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]}
+    first, _ = parse_pool(served)
+    assert parse_pool(copy.deepcopy(served))[0] is first  # same generation: not validated again
+    changed = copy.deepcopy(served)
+    changed["metadata"]["generation"] = 2
+    changed["spec"]["replicas"]["max"] = 3
+    assert parse_pool(changed)[0].spec.replicas.max == 3
+    broken = copy.deepcopy(changed)
+    broken["metadata"]["generation"] = 3
+    broken["spec"]["replicas"]["max"] = -1
+    model, problems = parse_pool(broken)
+    assert model is None and "spec.replicas.max" in problems
