@@ -33,6 +33,10 @@ CONFLICT_RETRY_DELAY = 60.0
 """A name taken by a foreign object is checked again this often (it may be deleted or renamed)."""
 
 
+LAST_HANDLED = "inferencefleet.io/last-handled-configuration"
+"""kopf's copy of the last spec the spec handler saw (its diff base)."""
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """Service account in a cluster, else $KUBECONFIG read at login time (not at import)."""
@@ -45,7 +49,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf
     config = OperatorSettings.from_env()
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="inferencefleet.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="inferencefleet.io", key="last-handled-configuration")
+        prefix="inferencefleet.io", key=LAST_HANDLED.split("/", 1)[1])
     settings.posting.level = logging.WARNING
     source = None
     if config.prometheus_url:
@@ -83,8 +87,13 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.index(*POOLS)
 def pool_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
-    """Every InferencePool by (namespace, name)."""
-    return {pool_key(dict(body)): _plain(body)}
+    """Every InferencePool by (namespace, name), without what the tick never reads (managed fields, the spec
+    handler's last-handled copy of the spec): a thousand pools' bodies are most of the operator's memory."""
+    plain = _plain(body)
+    meta = plain.get("metadata") or {}
+    meta.pop("managedFields", None)
+    (meta.get("annotations") or {}).pop(LAST_HANDLED, None)
+    return {pool_key(plain): plain}
 
 
 @kopf.index(*QUOTAS)
