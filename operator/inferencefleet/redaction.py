@@ -58,7 +58,7 @@ def split_user_info(url: str) -> tuple[str, tuple[str, str] | None]:
     remember_url(url)
     credentials = (unquote(parts.username), unquote(parts.password or ""))
     remember_basic_auth(*credentials)
-    return redact_url(url).replace(f"{MASK}@", "", 1), credentials
+    return _USERINFO.sub("", url, count=1), credentials
 
 
 def redact(text: str) -> str:

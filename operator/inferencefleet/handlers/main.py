@@ -33,7 +33,9 @@ CONFLICT_RETRY_DELAY = 60.0
 """A name taken by a foreign object is checked again this often (it may be deleted or renamed)."""
 
 
-LAST_HANDLED = "inferencefleet.io/last-handled-configuration"
+ANNOTATION_PREFIX = "inferencefleet.io"
+DIFFBASE_KEY = "last-handled-configuration"
+LAST_HANDLED = f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}"
 """kopf's copy of the last spec the spec handler saw (its diff base)."""
 
 
@@ -47,9 +49,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **indices: Any) -> None:
     """Read OperatorSettings, open the clients, start the fleet tick (indices: kopf passes each by name)."""
     config = OperatorSettings.from_env()
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="inferencefleet.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="inferencefleet.io", key=LAST_HANDLED.split("/", 1)[1])
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATION_PREFIX,
+                                                                            key=DIFFBASE_KEY)
     settings.posting.level = logging.WARNING
     source = None
     if config.prometheus_url:

@@ -8,9 +8,10 @@ number of pools. A query that fails after bounded retries makes that signal miss
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -153,27 +154,28 @@ class PrometheusSource:
             return QueryFailed(redact(result.reason))  # libraries may echo what they were given
         return result
 
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The persistent client inside ``async with``, else a client for this call only."""
+        if self._client is not None:
+            yield self._client
+            return
+        async with self._new_client() as client:
+            yield client
+
     async def in_flight(self, namespace: str, pool: str, now: float | None = None) -> dict[str, float] | QueryFailed:
         """Requests in flight (running plus waiting) on each scraped pod of one pool, by pod name."""
         at = time.time() if now is None else now
-        client = self._client or self._new_client()
-        try:
+        async with self._session() as client:
             answer: dict[str, float] | QueryFailed = await self._timed(client, in_flight_query(namespace, pool), at,
                                                                       parse=parse_by_pod)
-        finally:
-            if client is not self._client:
-                await client.aclose()
         return answer
 
     async def query_all(self, now: float) -> dict[str, QueryResult]:
         """Every signal's query (and the freshness query) evaluated at ``now``, issued concurrently."""
-        client = self._client or self._new_client()
-        try:
-            names = list(self.queries)
+        names = list(self.queries)
+        async with self._session() as client:
             results = await asyncio.gather(*(self._timed(client, self.queries[n], now) for n in names))
-        finally:
-            if client is not self._client:
-                await client.aclose()
         return dict(zip(names, results, strict=True))
 
     async def snapshot(self, pools: Iterable[PoolKey] | None = None, now: float | None = None) -> SignalsSnapshot:

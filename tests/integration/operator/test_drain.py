@@ -45,8 +45,7 @@ def in_flight_history(namespace: str, name: str, pods: list[str], now: int) -> l
 def test_a_scale_in_keeps_the_busiest_replica(
         control_plane: ControlPlane, namespace: str, tmp_path: Path, prometheus_binaries: None) -> None:
     api = control_plane.api()
-    external = pool("drained", namespace, mode="External")
-    external["spec"]["replicas"] = {"min": 1, "max": 4, "count": 3}
+    external = pool("drained", namespace, mode="External", replicas={"min": 1, "max": 4, "count": 3})
     with running_operator(control_plane, tmp_path):
         create(api, example("quota.yaml"))
         create(api, external)

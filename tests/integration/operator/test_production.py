@@ -195,8 +195,7 @@ def test_two_replicas_elect_one_leader_that_fails_over_within_15_seconds(
 def test_a_paused_pool_is_frozen_until_the_annotation_goes(
         control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
     api = control_plane.api()
-    external = pool("frozen", namespace, mode="External")
-    external["spec"]["replicas"] = {"min": 1, "max": 4, "count": 1}
+    external = pool("frozen", namespace, mode="External", replicas={"min": 1, "max": 4, "count": 1})
     with running_operator(control_plane, tmp_path):
         create(api, example("quota.yaml"))
         create(api, external)

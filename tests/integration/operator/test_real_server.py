@@ -104,8 +104,7 @@ def test_printer_columns(control_plane: ControlPlane, namespace: str) -> None:
 def test_kubectl_scale_in_external_mode_reaches_the_workload(
         control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
     api = control_plane.api()
-    external = pool("ext", namespace, mode="External")
-    external["spec"]["replicas"] = {"min": 1, "max": 4, "count": 1}
+    external = pool("ext", namespace, mode="External", replicas={"min": 1, "max": 4, "count": 1})
     with running_operator(control_plane, tmp_path):
         create(api, example("quota.yaml"))
         create(api, external)
