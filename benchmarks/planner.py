@@ -12,8 +12,9 @@ from functools import partial
 
 from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool
 from inferencefleet.planner.controller import tick
+from inferencefleet.planner.memory import FleetState
 from inferencefleet.planner.quota import QuotaRequest, allocate
-from inferencefleet.planner.types import FleetState, PoolObservation
+from inferencefleet.planner.types import PoolObservation
 from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
 
 TIERS = ("premium", "standard", "free")

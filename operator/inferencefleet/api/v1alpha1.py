@@ -552,6 +552,52 @@ class BatchingStatus(ApiModel):
     """Why."""
 
 
+class SizingStatus(ApiModel):
+    """How the last written decision sized the pool: replicas needed = demand / (slo rate x target utilization /
+    headroom). Rates in req/s, lengths in tokens, rounded to three significant digits."""
+
+    demand: float | None = None
+    """Req/s planned for: max(arrivals bounded against spikes, forecast) + backlog (unset: signals missing)."""
+    arrivals: float | None = None
+    """Req/s arriving: completions plus the waiting queue's growth."""
+    forecast: float | None = None
+    """Forecast of the arrivals over the horizon."""
+    backlog: float | None = None
+    """Waiting requests drained over the horizon (req/s)."""
+    horizon: str | None = None
+    """How far ahead the plan looks: the measured cold start, else spec.autoscaling.coldStart."""
+    trendWarming: bool | None = None
+    """The pool's traffic is too young for the forecast to use a trend."""
+    burstiness: float | None = None
+    """Recent peak over mean demand (1: steady); lengthens the scale-down delay."""
+    promptTokens: float | None = None
+    """Mean prompt length sized for."""
+    outputTokens: float | None = None
+    """Mean output length sized for."""
+    stepMultiplier: float | None = None
+    """Learned correction of the modelled decode step (from observed p99 ITL)."""
+    prefillMultiplier: float | None = None
+    """Learned correction of the modelled prefill time (from observed p99 TTFT)."""
+    batch: int | None = None
+    """Concurrency per replica within the ITL SLO."""
+    sloRate: float | None = None
+    """Req/s one replica serves within both SLOs."""
+    targetUtilization: float | None = None
+    """spec.autoscaling.behavior.targetUtilization."""
+    headroom: float | None = None
+    """SLO headroom dividing the rate per replica after observed p99s above the SLOs (1: none)."""
+    replicaRate: float | None = None
+    """Req/s planned per replica."""
+    needed: int | None = None
+    """Replicas the demand needs."""
+    wanted: int | None = None
+    """Replicas the scale policy wants (bounds, scale-down delay, backlog hold), before the quota."""
+    quotaCap: int | None = None
+    """Most replicas the quota allows."""
+    desired: int | None = None
+    """Replicas decided."""
+
+
 class Decision(ApiModel):
     """One scaling or batching decision and why."""
 
@@ -601,6 +647,8 @@ class InferencePoolStatus(ApiModel):
     """Batch limits."""
     quota: QuotaStatus | None = None
     """Quota cap."""
+    sizing: SizingStatus | None = None
+    """The numbers behind the replica count of the last written decision."""
     decisions: list[Decision] = Field(default_factory=list, max_length=5)
     """The last 5 decisions, newest last."""
     conditions: list[Condition] = Field(default_factory=list, max_length=16)

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the inputs, run one tick, print the decisions (and write the state if asked)."""
     from ..manifests import load_pools, load_quota
     from ..planner.controller import tick
-    from ..planner.types import FleetState
+    from ..planner.memory import FleetState
 
     if args.now is not None and not math.isfinite(args.now):
         raise InvalidInput(f"--now: must be a finite Unix time in seconds, got {args.now}")

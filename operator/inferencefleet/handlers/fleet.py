@@ -21,16 +21,9 @@ from .. import observability
 from ..api.v1alpha1 import FleetQuota, FleetQuotaStatus, InferencePool
 from ..kube.client import KubeError
 from ..planner.controller import tick
+from ..planner.memory import FleetState, PoolMemory, decode_memory, encode_memory
 from ..planner.quota import QuotaUnavailable
-from ..planner.types import (
-    FleetState,
-    PoolDecision,
-    PoolKey,
-    PoolMemory,
-    PoolObservation,
-    decode_memory,
-    encode_memory,
-)
+from ..planner.types import PoolDecision, PoolKey, PoolObservation
 from ..render.workloads import workload_kind
 from ..signals.model import SIGNAL_NAMES, PoolSignals, Sample, SignalsSnapshot
 from ..signals.status import rfc3339
@@ -283,15 +276,16 @@ with every other status write)."""
 
 def with_memory(old: dict[str, Any] | None, status: dict[str, Any], memory: PoolMemory,
                 now: float) -> dict[str, Any]:
-    """``status`` with ``plannerMemory``: fresh when the status is written anyway or the persisted one is old."""
-    fresh = encode_memory(memory)
+    """``status`` with ``plannerMemory``; it and ``sizing`` move every tick, so both are fresh when the status is
+    written anyway or the persisted memory is old, and otherwise stay as they were (no write for them alone)."""
+    fresh = {**status, "plannerMemory": encode_memory(memory)}
     kept = (old or {}).get("plannerMemory")
     persisted = decode_memory(kept)
     if persisted is None or persisted.updated_at is None or not 0 <= now - persisted.updated_at < \
             MEMORY_PERSIST_INTERVAL:
-        return {**status, "plannerMemory": fresh}
-    unchanged = {**status, "plannerMemory": kept}
-    return unchanged if status_patch(old, unchanged, POOL_STATUS_FIELDS) is None else {**status, "plannerMemory": fresh}
+        return fresh
+    unchanged = {**status, "plannerMemory": kept, "sizing": (old or {}).get("sizing")}
+    return unchanged if status_patch(old, unchanged, POOL_STATUS_FIELDS) is None else fresh
 
 
 async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any], decision: PoolDecision,

@@ -14,7 +14,8 @@ from ..api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
 from ..kube.client import Kube
 from ..kube.resources import ObjectRef
 from ..manifests import Document, parse
-from ..planner.types import FleetState, PoolKey
+from ..planner.memory import FleetState
+from ..planner.types import PoolKey
 from ..settings import OperatorSettings
 from ..signals.prometheus import PrometheusSource
 from .status import PAUSED_ANNOTATION, conditions_of, status_patch

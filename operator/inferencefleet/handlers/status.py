@@ -205,6 +205,7 @@ def pool_status(
         batching=BatchingStatus(maxNumSeqs=observation.max_num_seqs, recommendedMaxNumSeqs=decision.recommended_max_num_seqs,
                                 reason=batching_reason),
         quota=QuotaStatus(tier=pool.spec.tier, maxReplicas=decision.quota_cap, reason=decision.quota_reason),
+        sizing=decision.sizing.to_status(),
         decisions=[Decision.model_validate(d) for d in new_decisions(decisions_of(status), decision, changed_seqs, now)],
         conditions=conditions,
     )

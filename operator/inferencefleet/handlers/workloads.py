@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
-from ..planner.types import PoolKey, PoolMemory, PoolObservation
+from ..planner.memory import PoolMemory
+from ..planner.types import PoolKey, PoolObservation
 from ..render import labels
 from ..render.workloads import render_pool
 from ..settings import OperatorSettings
@@ -76,7 +77,7 @@ def observation(workload: Workload | None, memory: PoolMemory, now: float) -> Po
         return PoolObservation(0, 0, None, ())
     ready = min(workload.ready_replicas, workload.replicas)
     starting = workload.replicas - ready
-    since = tuple(sorted(memory.starting_since)[:starting])
+    since = tuple(sorted(memory.cold_start.starting_since)[:starting])
     since += (now,) * (starting - len(since))
     return PoolObservation(workload.replicas, ready, workload.max_num_seqs, since, workload.rolling_out)
 

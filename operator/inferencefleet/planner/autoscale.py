@@ -2,7 +2,7 @@
 
 * Ideal = ceil(demand / planned rate per replica); the planned rate is the SLO rate (slo.py) x
   behavior.targetUtilization / the SLO headroom (headroom.py); demand = max(current arrival rate (a spike at
-  most SPIKE_MAX x the smoothed level), Holt forecast over the cold-start horizon) + waiting
+  most ``spike_max`` x the smoothed level), Holt forecast over the cold-start horizon) + waiting
   backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
 * Up at once, by as little as one replica (behavior.scaleUpLimit per tick if set): a replica short
@@ -14,39 +14,55 @@
   maximum tick by tick, not one step per delay (a 70B fleet stayed 8 replicas above its need for
   minutes after a peak). A pool seen for the first time counts its current replicas as needed then.
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
-  ten-minute peak over its one-minute mean) above 1, at most BURST_HOLD_MAX cold starts, so the
+  ten-minute peak over its one-minute mean) above 1, at most ``burst_hold_max`` cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
-* Never down while a backlog waits (more than BACKLOG_PER_REPLICA requests per ready replica):
+* Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
   shrinks.
 * replicas.min / max always hold; zero only through autoscaling.scaleToZero after idleAfter
   without requests, and the first waiting or arriving request wakes the pool.
 * Fail static: without demand signals the count never goes down.
+
+The values named in lower case are fields of ``tuning.ScaleTuning``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from ..api.v1alpha1 import InferencePoolSpec
+from .tuning import ScaleTuning
 
-DEFAULT_SCALE_DOWN_DELAY_S = 120.0
-"""Shortest scale-down delay when behavior.scaleDownDelay is unset."""
-BACKLOG_PER_REPLICA = 1.0
-"""Requests waiting per ready replica beyond which they are a backlog: it holds a scale-down, and its waits
-say nothing about the engine's speed (no corrections). Fewer are the prompts the next steps take (a fleet
-of 25 with a few waiting now and then never shrank)."""
-BURST_HOLD_MAX = 5.0
-"""Most cold starts a bursty pool's scale-down is held beyond behavior.scaleDownDelay."""
 REPLICAS_LIMIT = 2**31 - 1
 """Most replicas a workload holds (an int32): the ideal count never goes beyond it."""
 
 
-Needs = tuple[tuple[float, int], ...]
+Needs = tuple[tuple[float, Annotated[int, Field(ge=0)]], ...]
 """(time, replicas needed) of recent ticks, oldest first, each needing more than every later one (a
 monotonic queue): the most needed since any time is the first entry at or after it."""
+
+
+@dataclass(frozen=True)
+class ScaleHistory:
+    """What a pool's memory keeps for its scale decisions."""
+
+    needs: Needs = ()
+    """The replicas recent ticks needed: the scale-down goes no lower than the most needed over its delay."""
+    last_scale_up: float | None = None
+    """When the planner last added replicas (the SLO headroom waits for them to settle)."""
+    last_request_at: float | None = None
+    """Last tick that saw requests arriving, waiting or running (for scale-to-zero)."""
+
+    def shifted(self, by: float) -> ScaleHistory:
+        """The same history with its times moved by ``by`` seconds (a clock step)."""
+        return ScaleHistory(tuple((t + by, n) for t, n in self.needs),
+                            None if self.last_scale_up is None else self.last_scale_up + by,
+                            None if self.last_request_at is None else self.last_request_at + by)
 
 
 def remembered(needs: Needs, now: float, needed: int, keep: float) -> Needs:
@@ -97,9 +113,9 @@ class ScaleOutcome:
     needs: Needs
 
 
-def backlogged(waiting: float, ready: int) -> bool:
-    """Whether ``waiting`` requests are a backlog for ``ready`` replicas (more than BACKLOG_PER_REPLICA each)."""
-    return waiting > BACKLOG_PER_REPLICA * ready
+def backlogged(waiting: float, ready: int, tuning: ScaleTuning) -> bool:
+    """Whether ``waiting`` requests are a backlog for ``ready`` replicas (more than ``backlog_per_replica`` each)."""
+    return waiting > tuning.backlog_per_replica * ready
 
 
 def planned_rate(slo_rate: float, spec: InferencePoolSpec, headroom: float = 1.0) -> float:
@@ -118,20 +134,20 @@ def ideal_replicas(demand: float, replica_rate: float) -> int:
     return math.ceil(ratio - 1e-9)
 
 
-def scale_down_delay(delay: float | None, burstiness: float, cold_start: float) -> float:
-    """The configured delay (unset: the cold start, at least DEFAULT_SCALE_DOWN_DELAY_S), plus one cold
-    start per unit of burstiness above 1 (at most BURST_HOLD_MAX)."""
-    base = max(DEFAULT_SCALE_DOWN_DELAY_S, cold_start) if delay is None else delay
-    return base + min(burstiness - 1.0, BURST_HOLD_MAX) * cold_start
+def scale_down_delay(delay: float | None, burstiness: float, cold_start: float, tuning: ScaleTuning) -> float:
+    """The configured delay (unset: the cold start, at least ``default_scale_down_delay_s``), plus one cold
+    start per unit of burstiness above 1 (at most ``burst_hold_max``)."""
+    base = max(tuning.default_scale_down_delay_s, cold_start) if delay is None else delay
+    return base + min(burstiness - 1.0, tuning.burst_hold_max) * cold_start
 
 
-def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
+def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> ScaleOutcome:
     """The replica count this pool wants (before the quota)."""
     bounds, behavior = spec.replicas, spec.autoscaling.behavior
     current = given.current
     to_zero = spec.autoscaling.scaleToZero
     asked = given.backlog > 0 or (given.demand or 0) > 0
-    keep = scale_down_delay(behavior.scaleDownDelay, 1.0 + BURST_HOLD_MAX, given.cold_start)
+    keep = scale_down_delay(behavior.scaleDownDelay, 1.0 + tuning.burst_hold_max, given.cold_start, tuning)
     known = given.needs or ((given.now, current),)
 
     def outcome(wanted: int, action: str, explanation: str, needed: int) -> ScaleOutcome:
@@ -164,11 +180,11 @@ def decide(spec: InferencePoolSpec, given: ScaleInput) -> ScaleOutcome:
         limited = min(target, current + behavior.scaleUpLimit) if behavior.scaleUpLimit else target
         return outcome(limited, "ScaleUp", "", target)
     ready = current - given.starting
-    if backlogged(given.backlog, ready):
+    if backlogged(given.backlog, ready, tuning):
         return outcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
                                         "never scaling down while a backlog remains", target)
     needs = remembered(known, given.now, target, keep)
-    delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start)
+    delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start, tuning)
     peak = most_needed(needs, given.now - delay)
     wanted = peak if not behavior.scaleDownLimit else max(peak, current - behavior.scaleDownLimit)
     if wanted >= current:

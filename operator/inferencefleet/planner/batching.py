@@ -1,34 +1,49 @@
 """Batching-latency policy: which --max-num-seqs the pods should run with.
 
 Recommended value: the largest batch in [maxNumSeqs.min, maxNumSeqs.max] whose predicted p99 ITL
-meets the SLO x margin, rounded down to a multiple of 8 (vLLM captures CUDA graphs at multiples
+meets the SLO x ``itl_margin``, rounded down to a multiple of 8 (vLLM captures CUDA graphs at multiples
 of 8). Fixed mode runs maxNumSeqs.max. Adaptive mode changes the running value only when
 * the value is outside the spec range (the spec changed), or
 * the demand signals are present (no restart on missing or stale signals), it moves by at least
-  MIN_STEP (25%), and either the current value is predicted to break the ITL SLO, or the replicas
-  it saves over AMORTIZATION_S outweigh a rollout (every replica restarts and serves nothing for
-  a cold start) and no rollout happened in the last cooldown (hysteresis).
-Every change and every kept difference from the recommendation carries its reason.
+  ``min_step``, and either the current value is predicted to break the ITL SLO, or the replicas
+  it saves over ``amortization_s`` outweigh a rollout (every replica restarts and serves nothing for
+  a cold start) and no rollout happened in the last ``cooldown_s`` or ten cold starts (hysteresis).
+Every change and every kept difference from the recommendation carries its reason. The values named
+in lower case are fields of ``tuning.BatchingTuning``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from ..api.v1alpha1 import InferencePoolSpec
 from .autoscale import ideal_replicas, planned_rate
+from .records import DecisionRecord
 from .slo import ReplicaModel, itl_batch, slo_capacity
-from .types import DecisionRecord
+from .tuning import DEFAULT_TUNING, BatchingTuning
 
-MIN_STEP = 0.25
-AMORTIZATION_S = 3600.0
-"""A rollout must pay back within an hour of the saved GPU time."""
-COOLDOWN_S = 1800.0
-"""At least this long between rollouts (or 10 cold starts, if longer)."""
 GRAPH_STEP = 8
+"""vLLM captures CUDA graphs at multiples of this batch size."""
 ROLLOUT_SURGE = 1
 """Replicas a rolling restart adds (the rendered workloads' maxSurge, with maxUnavailable 0): serving never
 drops below the replicas the SLO needs, and the quota is charged for the extra one while it runs."""
+
+
+@dataclass(frozen=True)
+class RolloutHistory:
+    """What a pool's memory keeps for its batching decisions."""
+
+    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
+    """The max-num-seqs the planner last asked for."""
+    last_rollout: float | None = None
+    """When the planner last proposed a max-num-seqs rollout."""
+
+    def shifted(self, by: float) -> RolloutHistory:
+        """The same history with its times moved by ``by`` seconds (a clock step)."""
+        return self if self.last_rollout is None else RolloutHistory(self.max_num_seqs, self.last_rollout + by)
 
 
 @dataclass(frozen=True)
@@ -41,11 +56,12 @@ class BatchingChoice:
     record: DecisionRecord | None
 
 
-def recommended_max_num_seqs(spec: InferencePoolSpec, model: ReplicaModel) -> tuple[int, str | None]:
+def recommended_max_num_seqs(spec: InferencePoolSpec, model: ReplicaModel,
+                             tuning: BatchingTuning = DEFAULT_TUNING.batching) -> tuple[int, str | None]:
     """Largest batch in the spec range predicted to meet the ITL SLO with margin (the minimum if none),
     and why the SLO is unattainable at any batch, if so."""
     bounds = spec.batching.maxNumSeqs
-    best, unattainable = itl_batch(model, spec.autoscaling.slo.itlP99, bounds.max)
+    best, unattainable = itl_batch(model, spec.autoscaling.slo.itlP99, bounds.max, tuning.itl_margin)
     rounded = best // GRAPH_STEP * GRAPH_STEP if best >= GRAPH_STEP else best
     return min(bounds.max, max(bounds.min, rounded)), unattainable
 
@@ -60,13 +76,14 @@ def choose_max_num_seqs(
     last_rollout: float | None,
     now: float,
     headroom: float = 1.0,
+    tuning: BatchingTuning = DEFAULT_TUNING.batching,
 ) -> BatchingChoice:
     """The batching decision for one pool. ``running`` is the value the pods run (None: no pods).
 
     ``demand`` None means the signals are missing: then only a spec change (a running value outside
     the spec range, or Fixed mode's maximum) restarts pods.
     """
-    recommended, unattainable = recommended_max_num_seqs(spec, model)
+    recommended, unattainable = recommended_max_num_seqs(spec, model, tuning)
     bounds = spec.batching.maxNumSeqs
     if spec.batching.mode == "Fixed":
         if running is None or running == bounds.max:
@@ -88,24 +105,24 @@ def choose_max_num_seqs(
         return _rollout(running, recommended, recommended, why)
     if demand is None:
         return _keep(running, recommended, "signals missing: no restart without them")
-    if abs(recommended - running) / running < MIN_STEP:
+    if abs(recommended - running) / running < tuning.min_step:
         return _keep(running, recommended, f"a {abs(recommended - running) / running:.0%} move is below the "
-                                           f"{MIN_STEP:.0%} step worth a restart")
+                                           f"{tuning.min_step:.0%} step worth a restart")
     if broken:
         return _rollout(running, recommended, recommended,
                         f"{prefix}: predicted ITL p99 {itl_now * 1e3:.0f}ms at {running} breaks "
                         f"the {slo.itlP99 * 1e3:.0f}ms SLO")
-    cooldown = max(COOLDOWN_S, 10 * cold_start)
+    cooldown = max(tuning.cooldown_s, 10 * cold_start)
     if last_rollout is not None and now - last_rollout < cooldown:
         return _keep(running, recommended, f"last rollout {now - last_rollout:.0f}s ago, within the "
                                            f"{cooldown:.0f}s cooldown")
-    saved = (_replicas_needed(model, running, demand, spec, headroom)
-             - _replicas_needed(model, recommended, demand, spec, headroom))
+    saved = (_replicas_needed(model, running, demand, spec, headroom, tuning)
+             - _replicas_needed(model, recommended, demand, spec, headroom, tuning))
     if saved <= 0:
         return _keep(running, recommended, f"{recommended} saves no replicas at {demand:.1f} req/s and "
                                            f"{running} meets the {slo.itlP99 * 1e3:.0f}ms ITL SLO "
                                            f"(predicted p99 {itl_now * 1e3:.0f}ms)")
-    gain = saved * AMORTIZATION_S
+    gain = saved * tuning.amortization_s
     cost = replicas * cold_start
     if gain <= cost:
         return _keep(running, recommended, f"saves {saved} replicas ({gain:.0f} replica-s per hour), less than "
@@ -116,11 +133,11 @@ def choose_max_num_seqs(
 
 
 def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec,
-                     headroom: float) -> int:
+                     headroom: float, tuning: BatchingTuning) -> int:
     if not demand:
         return 0
     slo = spec.autoscaling.slo
-    capacity = slo_capacity(model, max_num_seqs, slo.itlP99, slo.ttftP99)
+    capacity = slo_capacity(model, max_num_seqs, slo.itlP99, slo.ttftP99, tuning.itl_margin)
     return ideal_replicas(demand, planned_rate(capacity.rate, spec, headroom))
 
 

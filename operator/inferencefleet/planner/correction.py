@@ -1,8 +1,11 @@
 """Online correction of the capacity model from observed p99 ITL and TTFT against concurrency.
 
 Each tick that has load and the latency signals yields the multiplier that would have made the
-model predict what was observed; the kept multiplier moves a fraction ALPHA towards it (EWMA) and
-stays within [LOW, HIGH], so one bad window cannot swing the plan.
+model predict what was observed; the kept multiplier moves a fraction ``alpha`` towards it (EWMA) and
+stays within [``low``, ``high``], so one bad window cannot swing the plan (``tuning.CorrectionTuning``).
+Only a steady pool teaches: one without a backlog and with the same ready replicas for a whole
+latency window (``SignalTuning.latency_window_s``), since the p99s are quantiles over a window that still carries the waits or the
+load per replica of before.
 
 The step multiplier comes from p99 ITL, but never goes below 1: the model's p99 step is one filled to
 the token budget, an envelope of what the engine's p99 steps carry, so a p99 below it says the
@@ -12,10 +15,10 @@ planned at the profile's speed, which errs on the side of the SLO.
 
 The prefill multiplier is the one whose predicted p99 TTFT (slo.ReplicaModel.ttft_p99, found by
 bisection) is the one observed. A p99 TTFT only says something about prefill speed where queueing
-for prefill shapes it and prefill speed moves it: below MIN_LOAD (prefill-server utilization) the
+for prefill shapes it and prefill speed moves it: below ``min_load`` (prefill-server utilization) the
 p99 is the longest prompts' own prefill (a long-prompt tail read as slow prefill doubled the
 multiplier on the code trace), and where a 25% slower prefill moves the predicted p99 by less than
-MIN_SENSITIVITY the prefill hides in the decodes' weight pass, so any mismatch reads as an extreme
+``min_sensitivity`` the prefill hides in the decodes' weight pass, so any mismatch reads as an extreme
 multiplier.
 
 Both p99s are histogram quantiles (signals.buckets): with the engine's bucket edges known, an
@@ -27,30 +30,24 @@ and one outside it is moved to the bucket's nearest edge, not to the interpolate
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Annotated
+
+from pydantic import Field
 
 from ..signals.buckets import LatencyBuckets, bucket
 from .slo import Correction, ReplicaModel
+from .tuning import CorrectionTuning
 
-ALPHA = 0.2
-LOW, HIGH = 0.9, 3.0
-"""Bounds of both multipliers. The calibrated H100 prefill throughput spreads +-7% over prompt lengths,
-so an engine more than 10% faster is implausible; a p99 TTFT under the M/M/1 model's prediction read
-as one turns into over-estimated capacity (with 0.5, a 70B fleet scaled to 14 replicas where 16 were
-needed: 98.8% of the conversation hour's requests met the SLOs; with 0.8 a Mixtral fleet 15 for 16:
-96.6%; with 0.9 the benchmark's conversation hours meet 99%, 98.7%-99.6% on other rate-scaling seeds;
-1.0 buys the 70B hour 99.6% for 1.20x the oracle's GPU-hours)."""
-STEP_FLOOR = 1.0
-"""An observed p99 ITL only ever slows the modelled step (see the module)."""
-MIN_LOAD = 0.3
-"""Least modelled prefill-server utilization for a p99 TTFT to update the prefill multiplier."""
-MIN_SENSITIVITY = 0.1
-"""Least relative rise of the predicted p99 TTFT for a 25% slower prefill for it to update the multiplier."""
+LIMITS = (0.1, 10.0)
+"""Widest multipliers a memory may hold, whatever the tuning (a bound on what --state may say)."""
+Factor = Annotated[float, Field(ge=LIMITS[0], le=LIMITS[1])]
 BISECTIONS = 24
 
 
-def _blend(old: float, raw: float) -> float:
-    return min(HIGH, max(LOW, old + ALPHA * (min(HIGH, max(LOW, raw)) - old)))
+def _blend(old: float, raw: float, tuning: CorrectionTuning) -> float:
+    low, high = tuning.low, tuning.high
+    return min(high, max(low, old + tuning.alpha * (min(high, max(low, raw)) - old)))
 
 
 def _ttft(model: ReplicaModel, prefill: float, rate: float) -> float:
@@ -59,9 +56,9 @@ def _ttft(model: ReplicaModel, prefill: float, rate: float) -> float:
     return float("inf") if ttft is None else ttft
 
 
-def _prefill_multiplier(model: ReplicaModel, ttft: float, rate: float) -> float:
-    """The prefill multiplier in [LOW, HIGH] whose predicted p99 TTFT at ``rate`` is ``ttft`` (it rises with it)."""
-    low, high = LOW, HIGH
+def _prefill_multiplier(model: ReplicaModel, ttft: float, rate: float, tuning: CorrectionTuning) -> float:
+    """The prefill multiplier in [low, high] whose predicted p99 TTFT at ``rate`` is ``ttft`` (it rises with it)."""
+    low, high = tuning.low, tuning.high
     for _ in range(BISECTIONS):
         middle = float((low * high) ** 0.5)
         low, high = (middle, high) if _ttft(model, middle, rate) < ttft else (low, middle)
@@ -79,13 +76,13 @@ def _fit(observed: float, predicted: float, edges: Sequence[float] | None) -> fl
     return lower if predicted < lower else upper
 
 
-def _informative_ttft(model: ReplicaModel, rate: float, predicted: float) -> bool:
+def _informative_ttft(model: ReplicaModel, rate: float, predicted: float, tuning: CorrectionTuning) -> bool:
     """Whether a p99 TTFT observed at ``rate`` req/s per replica, where the model predicts ``predicted``,
     measures the prefill speed (see the module)."""
     load = model.prefill_load(rate)
-    if load is None or load < MIN_LOAD:
+    if load is None or load < tuning.min_load:
         return False
-    return _ttft(model, model.correction.prefill * 1.25, rate) >= predicted * (1.0 + MIN_SENSITIVITY)
+    return _ttft(model, model.correction.prefill * 1.25, rate) >= predicted * (1.0 + tuning.min_sensitivity)
 
 
 def corrected(
@@ -94,6 +91,7 @@ def corrected(
     ttft_p99: float | None,
     running_per_replica: float,
     rate_per_replica: float,
+    tuning: CorrectionTuning,
     buckets: LatencyBuckets | None = None,
 ) -> Correction:
     """The correction after one observation; unchanged when the replica was idle or a signal is missing.
@@ -106,12 +104,45 @@ def corrected(
     if itl_p99 is not None and itl_p99 > 0:
         target = _fit(itl_p99, model.itl_p99(batch), None if buckets is None else buckets.itl)
         if target is not None:
-            correction = replace(correction, step=_blend(correction.step, max(STEP_FLOOR, target / raw_model.itl_p99(batch))))
+            raw = max(tuning.step_floor, target / raw_model.itl_p99(batch))
+            correction = replace(correction, step=_blend(correction.step, raw, tuning))
     if ttft_p99 is not None and rate_per_replica > 0:
         step_model = replace(model, correction=correction)
         predicted = _ttft(step_model, correction.prefill, rate_per_replica)
         target = _fit(ttft_p99, predicted, None if buckets is None else buckets.ttft)
-        if target is not None and _informative_ttft(step_model, rate_per_replica, predicted):
-            raw = _prefill_multiplier(step_model, target, rate_per_replica)
-            correction = replace(correction, prefill=_blend(correction.prefill, raw))
+        if target is not None and _informative_ttft(step_model, rate_per_replica, predicted, tuning):
+            raw = _prefill_multiplier(step_model, target, rate_per_replica, tuning)
+            correction = replace(correction, prefill=_blend(correction.prefill, raw, tuning))
     return correction
+
+
+@dataclass(frozen=True)
+class OnlineCorrection:
+    """What a pool's memory keeps of the correction: both multipliers and the last unsteady tick (a
+    backlog, no replica ready, or a ready count other than the tick before's)."""
+
+    step: Factor = 1.0
+    """Observed / predicted p99 inter-token latency, smoothed and bounded (multiplies step time)."""
+    prefill: Factor = 1.0
+    """Observed / predicted p99 time to first token, smoothed and bounded (multiplies prefill time)."""
+    unsteady_at: float | None = None
+
+    @property
+    def multipliers(self) -> Correction:
+        """The multipliers the capacity model applies."""
+        return Correction(self.step, self.prefill)
+
+    def observed(self, model: ReplicaModel, unsteady: bool, now: float, itl_p99: float | None,
+                 ttft_p99: float | None, running_per_replica: float, rate_per_replica: float,
+                 tuning: CorrectionTuning, window: float, buckets: LatencyBuckets | None = None) -> OnlineCorrection:
+        """The correction after a tick with fresh signals (``unsteady``: see the class); the p99s of a pool
+        steady for the latency ``window`` update the multipliers of ``model`` (which carries the current ones)."""
+        marked = replace(self, unsteady_at=now) if unsteady else self
+        if marked.unsteady_at is not None and now - marked.unsteady_at < window:
+            return marked
+        learned = corrected(model, itl_p99, ttft_p99, running_per_replica, rate_per_replica, tuning, buckets)
+        return replace(marked, step=learned.step, prefill=learned.prefill)
+
+    def shifted(self, by: float) -> OnlineCorrection:
+        """The same correction with its times moved by ``by`` seconds (a clock step)."""
+        return self if self.unsteady_at is None else replace(self, unsteady_at=self.unsteady_at + by)

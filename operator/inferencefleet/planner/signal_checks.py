@@ -5,7 +5,7 @@
   negative one is missing. Either way the arithmetic downstream stays finite (1.7e308 requests waiting
   once overflowed the replica count).
 * A partial scrape: fewer pods hold the engine's gauges (``scraped_replicas``) than replicas have been
-  ready for SCRAPE_GRACE_S. The demand sums then cover only some replicas and read as lower demand (3 of
+  ready for ``SignalTuning.scrape_grace_s``. The demand sums then cover only some replicas and read as lower demand (3 of
   11 pods scraped once scaled 11 -> 4), so the planner holds as it does without signals. Replicas ready
   for less than the grace may not have been scraped yet and are not expected.
 """
@@ -16,12 +16,10 @@ from ..signals.model import SIGNAL_NAMES, PoolSignals, Sample
 
 SIGNAL_CEILING = 1e9
 """Largest signal value taken as a measurement: no fleet serves a billion requests or tokens per second."""
-SCRAPE_GRACE_S = 60.0
-"""How long a newly ready replica may go unscraped: two 30 s scrape intervals."""
 
 ReadySeen = tuple[tuple[float, int], ...]
 """(time, ready replicas) of recent ticks, each fewer than every later one (a monotonic queue): the first
-entry is the fewest ready over the last SCRAPE_GRACE_S."""
+entry is the fewest ready over the last scrape grace."""
 
 
 def in_range(signals: PoolSignals) -> tuple[PoolSignals, str]:
@@ -43,9 +41,9 @@ def in_range(signals: PoolSignals) -> tuple[PoolSignals, str]:
     return signals.model_copy(update=changed), why
 
 
-def remember_ready(seen: ReadySeen, now: float, ready: int) -> ReadySeen:
-    """``seen`` with ``ready`` at ``now``; entries older than SCRAPE_GRACE_S or no fewer are dropped."""
-    kept = [(t, n) for t, n in seen if now - SCRAPE_GRACE_S < t <= now]
+def remember_ready(seen: ReadySeen, now: float, ready: int, grace: float) -> ReadySeen:
+    """``seen`` with ``ready`` at ``now``; entries older than ``grace`` seconds or no fewer are dropped."""
+    kept = [(t, n) for t, n in seen if now - grace < t <= now]
     while kept and kept[-1][1] >= ready:
         kept.pop()
     return (*kept, (now, ready))

@@ -4,7 +4,7 @@
   context: prompt + half the output) and also fills the rest of the chunked-prefill token budget
   (maxNumBatchedTokens) with prompt chunks. Under any real load more than 1% of steps are filled
   so (prompts of several requests share a step), so the p99 step is such a step. Corrected online.
-* Concurrency: the largest B whose p99 ITL meets the SLO x margin.
+* Concurrency: the largest B whose p99 ITL meets the SLO x ``BatchingTuning.itl_margin``.
 * Mean step at arrival rate lambda (Little's law over one step): a step of s seconds decodes
   n = lambda x output x s running sequences and prefills lambda x prompt x s prompt tokens, and
   takes the profile's step time for that mix, in which a prefill chunk only adds what exceeds the
@@ -25,25 +25,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field
 
 from ..signals.model import PoolSignals
 from .capacity import CapacityProfile
+from .tuning import DEFAULT_TUNING, ShapeTuning
 
-ITL_MARGIN = 0.9
-"""Plan for p99 ITL at 90% of the SLO."""
 LN100 = math.log(100.0)
 RATE_TOLERANCE = 1e-4
 """Relative precision of the planned arrival rate."""
 RATE_FLOOR = 1e-3
 """Below this share of its sequential throughput (each request prefilled, then decoded at the planned batch)
 a replica counts as serving nothing within the TTFT SLO."""
-DEFAULT_PROMPT_TOKENS = 1024.0
-DEFAULT_OUTPUT_TOKENS = 256.0
-"""Lengths used until the pool reports token rates (Azure 2023 conversation trace: p50 1020 in / 129 out)."""
-LENGTH_TAU_S = 300.0
-"""Time constant of the smoothed request lengths (TokenRates): the plan takes the longer of the current
-window's lengths and these, so longer requests count at once and a few minutes of short ones do not
-shrink the fleet that long ones return to."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +61,9 @@ class Workload:
         return None if rates is None else rates.workload(max_context_tokens)
 
     @classmethod
-    def default(cls, max_context_tokens: int) -> Workload:
+    def default(cls, max_context_tokens: int, tuning: ShapeTuning) -> Workload:
         """The lengths planned for until any were measured."""
-        return cls(DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS).fitted(max_context_tokens)
+        return cls(tuning.default_prompt_tokens, tuning.default_output_tokens).fitted(max_context_tokens)
 
     def longer(self, other: Workload | None) -> Workload:
         """The longer prompt and the longer output of the two."""
@@ -84,7 +79,7 @@ class Workload:
 
 @dataclass(frozen=True)
 class TokenRates:
-    """Prompt tokens, output tokens and requests per second, smoothed (EWMA over LENGTH_TAU_S).
+    """Prompt tokens, output tokens and requests per second, smoothed (EWMA over ``ShapeTuning.length_tau_s``).
 
     Their ratios are the mean request lengths over the last minutes, weighted by requests; one rate
     window's ratio swings by a third on real traces (a 70B fleet sized on a minute of short requests
@@ -95,16 +90,16 @@ class TokenRates:
     traffic reads prompts many times too long.
     """
 
-    prompt: float
-    output: float
-    requests: float
+    prompt: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    requests: Annotated[float, Field(ge=0)]
 
-    def updated(self, signals: PoolSignals, dt: float, admitted: float = 0.0) -> TokenRates:
+    def updated(self, signals: PoolSignals, dt: float, tuning: ShapeTuning, admitted: float = 0.0) -> TokenRates:
         """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
         observed = _observed_rates(signals, admitted)
         if observed is None:
             return self
-        keep = math.exp(-max(dt, 0.0) / LENGTH_TAU_S)
+        keep = math.exp(-max(dt, 0.0) / tuning.length_tau_s)
         return TokenRates(*(keep * old + (1 - keep) * new for old, new in
                             zip((self.prompt, self.output, self.requests), observed, strict=True)))
 
@@ -281,13 +276,14 @@ class SloCapacity:
     """Why an SLO cannot be met by adding replicas, if so."""
 
 
-def itl_batch(model: ReplicaModel, itl_slo: float, upper: int) -> tuple[int, str | None]:
-    """Largest batch in [1, upper] meeting the ITL SLO x margin, and why the SLO is unattainable if so.
+def itl_batch(model: ReplicaModel, itl_slo: float, upper: int,
+              itl_margin: float = DEFAULT_TUNING.batching.itl_margin) -> tuple[int, str | None]:
+    """Largest batch in [1, upper] meeting the ITL SLO x ``itl_margin``, and why the SLO is unattainable if so.
 
     When even batch 1 misses it because of the prefill chunk a step carries, more batch slots
     cannot help: the batch is then sized on decode-only steps and the problem is reported.
     """
-    target = itl_slo * ITL_MARGIN
+    target = itl_slo * itl_margin
     batch = model.max_batch(target, upper)
     if batch > 0:
         return batch, None
@@ -298,9 +294,10 @@ def itl_batch(model: ReplicaModel, itl_slo: float, upper: int) -> tuple[int, str
     return max(1, model.max_batch(target, upper, with_prefill=False)), problem
 
 
-def slo_capacity(model: ReplicaModel, max_num_seqs: int, itl_slo: float, ttft_slo: float) -> SloCapacity:
+def slo_capacity(model: ReplicaModel, max_num_seqs: int, itl_slo: float, ttft_slo: float,
+                 itl_margin: float = DEFAULT_TUNING.batching.itl_margin) -> SloCapacity:
     """Concurrency and arrival rate of one replica running with ``max_num_seqs``."""
-    batch, problem = itl_batch(model, itl_slo, min(max_num_seqs, model.kv_batch_limit()))
+    batch, problem = itl_batch(model, itl_slo, min(max_num_seqs, model.kv_batch_limit()), itl_margin)
     rate = model.arrival_rate(batch, ttft_slo)
     if rate <= 0:
         problem = (

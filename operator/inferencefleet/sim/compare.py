@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..planner.tuning import DEFAULT_TUNING, PlannerTuning
 from ..planner.types import PoolKey, pool_key
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
 from .engine import EngineOptions
@@ -49,6 +50,7 @@ def run_policies(
     timeline: Timeline | None = None,
     engine: EngineOptions | None = None,
     from_minimum: bool = False,
+    tuning: PlannerTuning = DEFAULT_TUNING,
 ) -> list[SimResult]:
     """Simulate each named policy (names from POLICIES); results in POLICIES order.
 
@@ -56,6 +58,7 @@ def run_policies(
     ``engine``: the simulator's own engines (``sim.engine``), load-tested the same way.
     ``from_minimum``: every autoscaler starts from replicas.min with no history, as a new deployment
     does (static keeps its peak; the oracle its schedule).
+    ``tuning``: the planner's constants for the inferencefleet policy.
     """
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
@@ -78,7 +81,7 @@ def run_policies(
         peak = outcome.peak
         warm = {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
     factories: dict[str, Callable[[], Policy]] = {
-        "inferencefleet": lambda: InferenceFleetPolicy(tick, timeline.on_tick if timeline is not None else None),
+        "inferencefleet": lambda: InferenceFleetPolicy(tick, timeline.on_tick if timeline is not None else None, tuning),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),
         "keda": lambda: KedaPolicy({k: c.utilization * c.rate for k, c in capacity.items()}),
         "kpa": lambda: KpaPolicy({k: c.concurrency for k, c in capacity.items()}),

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..api.v1alpha1 import FleetQuota, InferencePool
 from ..planner.controller import tick
-from ..planner.types import FleetState, PoolKey, TickResult
+from ..planner.memory import FleetState
+from ..planner.tuning import DEFAULT_TUNING, PlannerTuning
+from ..planner.types import PoolKey, TickResult
 from ..signals.model import SignalsSnapshot
 from .fleet import Policy, PoolView, Target
 
@@ -32,8 +34,10 @@ class InferenceFleetPolicy(Policy):
 
     name = "inferencefleet"
 
-    def __init__(self, interval: float = 5.0, on_tick: Callable[[float, TickResult], None] | None = None) -> None:
-        """``on_tick(now, result)`` sees every tick's decisions, reasons and tier usage (for reports)."""
+    def __init__(self, interval: float = 5.0, on_tick: Callable[[float, TickResult], None] | None = None,
+                 tuning: PlannerTuning = DEFAULT_TUNING) -> None:
+        """``on_tick(now, result)`` sees every tick's decisions, reasons and tier usage (for reports);
+        ``tuning``: the planner's constants (benchmarks/sensitivity.py varies them)."""
         if interval <= 0:
             raise ValueError(f"tick interval must be > 0 seconds (got {interval})")
         self.interval = interval
@@ -41,6 +45,7 @@ class InferenceFleetPolicy(Policy):
         self._quota: FleetQuota | None = None
         self._state = FleetState()
         self._on_tick = on_tick
+        self._tuning = tuning
 
     def start(self, pools: Sequence[InferencePool], quota: FleetQuota | None) -> None:
         self._pools = [managed(p) for p in pools]
@@ -49,7 +54,7 @@ class InferenceFleetPolicy(Policy):
 
     def decide(self, now: float, signals: SignalsSnapshot, pools: Mapping[PoolKey, PoolView]) -> dict[PoolKey, Target]:
         observed = {key: view.observation for key, view in pools.items()}
-        result = tick(self._pools, self._quota, signals, observed, self._state, now)
+        result = tick(self._pools, self._quota, signals, observed, self._state, now, self._tuning)
         self._state = result.state
         if self._on_tick is not None:
             self._on_tick(now, result)

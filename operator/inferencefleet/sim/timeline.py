@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from ..api.conditions import QUOTA_LIMITED
 from ..api.v1alpha1 import InferencePool
-from ..planner.autoscale import ideal_replicas
 from ..planner.types import TickResult, pool_key
 
 CHANGES = ("ScaleUp", "ScaleDown", "SetMaxNumSeqs")
@@ -89,8 +88,7 @@ class Timeline:
                               for r in decision.records if r.action in CHANGES)
             limited = decision.condition(QUOTA_LIMITED)
             if limited is not None and limited.status == "True":
-                forecast = decision.forecast_rate or 0.0
-                needed = ideal_replicas(forecast, decision.replica_rate) if decision.replica_rate > 0 else 0
+                needed = decision.sizing.needed or 0
                 needed = min(needed, self.ceilings.get(pool, needed))
                 self.shortfalls.append(Shortfall(now, pool, decision.tier, decision.desired_replicas,
                                                  max(needed, decision.desired_replicas), limited.message))

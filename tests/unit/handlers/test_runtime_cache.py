@@ -7,7 +7,7 @@ from typing import Any
 
 from inferencefleet.handlers.runtime import Runtime, pool_ref
 from inferencefleet.handlers.status import decisions_of
-from inferencefleet.planner.types import FleetState, PoolMemory
+from inferencefleet.planner.memory import FleetState, PoolMemory
 from inferencefleet.settings import OperatorSettings
 
 
@@ -49,12 +49,15 @@ def test_malformed_decisions_in_status_are_dropped_not_fatal() -> None:
 
 
 def _decision(action: str, from_: int, to: int, applied: bool = True) -> Any:
-    from inferencefleet.planner.types import DecisionRecord, PoolDecision
+    from inferencefleet.planner.records import DecisionRecord
+    from inferencefleet.planner.types import PoolDecision, SizingTrace
 
     return PoolDecision(key=("ns", "p"), mode="Managed", tier="free", current_replicas=from_, desired_replicas=to,
                         applied=applied, max_num_seqs=64, recommended_max_num_seqs=64, rollout_max_num_seqs=False,
-                        quota_cap=None, quota_reason="", gpus=to, dollars_per_hour=0.0, replica_rate=1.0,
-                        forecast_rate=None, records=(DecisionRecord(action, from_, to, f"{action} {from_}->{to}"),),
+                        quota_cap=None, quota_reason="", gpus=to, dollars_per_hour=0.0,
+                        sizing=SizingTrace(None, None, None, None, 60.0, False, 1.0, 1024.0, 256.0, 1.0, 1.0, 64, 1.0, 1.0,
+                                           1.0, 1.0, None, to, None, to),
+                        records=(DecisionRecord(action, from_, to, f"{action} {from_}->{to}"),),
                         conditions=())
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from inferencefleet.api.v1alpha1 import FleetQuota, InferencePool
 from inferencefleet.planner.controller import tick
+from inferencefleet.planner.memory import FleetState
 from inferencefleet.planner.quota import QuotaUnavailable
-from inferencefleet.planner.types import FleetState, PoolDecision, PoolObservation, TickResult
+from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
+from inferencefleet.planner.types import PoolDecision, PoolObservation, TickResult
 from inferencefleet.signals.model import PoolSignals, Sample, SignalsSnapshot
 
 
@@ -81,6 +83,7 @@ class World:
     replicas: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """Per pool: the creation time of every replica."""
     max_num_seqs: dict[tuple[str, str], int] = field(default_factory=dict)
+    tuning: PlannerTuning = DEFAULT_TUNING
 
     def __post_init__(self) -> None:
         for p in self.pools:
@@ -99,7 +102,7 @@ class World:
             signals(name, self.now, rate, **extra) for name, rate in rates.items()
         ])
         observed = {key: self.observation(key) for key in self.replicas}
-        result = tick(self.pools, self.quota, snapshot, observed, self.state, self.now)
+        result = tick(self.pools, self.quota, snapshot, observed, self.state, self.now, self.tuning)
         self.state = result.state
         for decision in result.decisions:
             if decision.applied:

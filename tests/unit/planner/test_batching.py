@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from inferencefleet.planner.batching import GRAPH_STEP, choose_max_num_seqs, recommended_max_num_seqs
 from inferencefleet.planner.capacity import profile_for
-from inferencefleet.planner.slo import ITL_MARGIN, Correction, ReplicaModel, Workload
+from inferencefleet.planner.slo import Correction, ReplicaModel, Workload
+from inferencefleet.planner.tuning import DEFAULT_TUNING
 
 from .conftest import pool
 
@@ -83,7 +84,7 @@ def test_property_recommendation_is_the_largest_batch_meeting_the_slo_with_margi
                 autoscaling={"slo": {"itlP99": f"{itl_ms}ms"}}).spec
     model = model_of(spec)
     recommended, unattainable = recommended_max_num_seqs(spec, model)
-    target = itl_ms / 1e3 * ITL_MARGIN
+    target = itl_ms / 1e3 * DEFAULT_TUNING.batching.itl_margin
     assert bounds[0] <= recommended <= bounds[1]
     if unattainable is None and recommended > bounds[0]:
         assert model.itl_p99(recommended) <= target

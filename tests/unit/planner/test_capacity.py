@@ -9,16 +9,20 @@ import pytest
 
 from inferencefleet.errors import UserError
 from inferencefleet.planner.capacity import profile_for
-from inferencefleet.planner.correction import LOW, MIN_LOAD, corrected
+from inferencefleet.planner.correction import corrected
 from inferencefleet.planner.slo import (
-    ITL_MARGIN,
     RATE_TOLERANCE,
     Correction,
     ReplicaModel,
     Workload,
     slo_capacity,
 )
+from inferencefleet.planner.tuning import DEFAULT_TUNING
 from inferencefleet.signals.buckets import VLLM_BUCKETS
+
+ITL_MARGIN = DEFAULT_TUNING.batching.itl_margin
+CORRECTION = DEFAULT_TUNING.correction
+LOW, MIN_LOAD = CORRECTION.low, CORRECTION.min_load
 
 # (pool spec extras, batch, measured step ms at ctx 2048, tolerance) from shared/calibration/h100-measured:
 # README "TPOT vs batch" (dense 8B fused) and "Tensor- and expert-parallel shards" (step fused).
@@ -197,7 +201,8 @@ def test_an_unattainable_ttft_slo_is_reported_with_the_prefill_time(make_pool):
 def _observe(model, truth, batch, rate, itl=True, ttft=True, buckets=None, ticks=40):
     for _ in range(ticks):
         model = replace(model, correction=corrected(model, truth.itl_p99(batch) if itl else None,
-                                                    truth.ttft_p99(rate) if ttft else None, batch, rate, buckets))
+                                                    truth.ttft_p99(rate) if ttft else None, batch, rate, CORRECTION,
+                                                    buckets))
     return model
 
 
@@ -233,7 +238,7 @@ def test_a_p99_read_from_a_histogram_only_corrects_the_model_out_of_its_bucket(m
     predicted = model.itl_p99(48)
     assert predicted < 0.05
     inside = replace(model, correction=Correction(0.06 / predicted, 1.0))
-    assert corrected(inside, 0.074, None, 48, 5.0, VLLM_BUCKETS) == inside.correction
+    assert corrected(inside, 0.074, None, 48, 5.0, CORRECTION, VLLM_BUCKETS) == inside.correction
     truth = _model(make_pool, chunk=200, correction=Correction(0.074 / predicted, 1.0), **LLAMA_70B)
     learnt = _observe(model, truth, 48, 5.0, ttft=False, buckets=VLLM_BUCKETS)
     assert learnt.itl_p99(48) == pytest.approx(0.05, rel=0.01)  # the lower edge of 74 ms's bucket
@@ -247,12 +252,12 @@ def test_prefill_multiplier_learns_only_where_a_p99_ttft_measures_queueing(make_
     hidden, shows = _model(make_pool, chunk=128), _model(make_pool, chunk=2048)
     light = 0.1 * shows.arrival_rate(48, 100.0)
     assert shows.prefill_load(light) < MIN_LOAD
-    assert corrected(shows, None, 1.0, 48, light).prefill == 1.0
+    assert corrected(shows, None, 1.0, 48, light, CORRECTION).prefill == 1.0
     loaded = 0.7 * hidden.arrival_rate(48, 100.0)
     assert hidden.prefill_load(loaded) >= MIN_LOAD
-    assert corrected(hidden, None, 1.0, 48, loaded).prefill == 1.0
+    assert corrected(hidden, None, 1.0, 48, loaded, CORRECTION).prefill == 1.0
     busy = 0.7 * shows.arrival_rate(48, 100.0)
-    assert corrected(shows, None, 1.0, 48, busy).prefill != 1.0
+    assert corrected(shows, None, 1.0, 48, busy, CORRECTION).prefill != 1.0
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import re
 
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 from inferencefleet.errors import UserError
 from inferencefleet.planner.controller import tick
-from inferencefleet.planner.types import FleetState, PoolObservation
+from inferencefleet.planner.memory import FleetState
+from inferencefleet.planner.types import PoolObservation
 from inferencefleet.signals.model import SignalsSnapshot
 
 from .conftest import World, pool, quota, signals
@@ -191,8 +193,8 @@ def test_an_idle_pool_keeps_planning_with_the_request_lengths_it_last_measured(m
     busy = world.step({"p": 10.0}, prompt=2048, output=28).decision(KEY)
     idle = world.step({"p": 0.0}).decision(KEY)  # no traffic: token rates say nothing about lengths
     fresh = make_world([make_pool()]).step({"p": 0.0}).decision(KEY)  # never measured: the defaults
-    assert idle.replica_rate == pytest.approx(busy.replica_rate)
-    assert fresh.replica_rate != pytest.approx(busy.replica_rate, rel=0.05)
+    assert idle.sizing.replica_rate == pytest.approx(busy.sizing.replica_rate)
+    assert fresh.sizing.replica_rate != pytest.approx(busy.sizing.replica_rate, rel=0.05)
 
 
 def test_short_requests_for_a_while_do_not_shrink_the_lengths_planned_but_long_ones_count_at_once(make_pool,
@@ -201,12 +203,12 @@ def test_short_requests_for_a_while_do_not_shrink_the_lengths_planned_but_long_o
     for _ in range(40):  # ten minutes of 2048-token prompts
         long = world.step({"p": 10.0}, prompt=2048).decision(KEY)
     short = world.step({"p": 10.0}, prompt=256).decision(KEY)  # one window of short prompts
-    assert short.replica_rate == pytest.approx(long.replica_rate, rel=0.1)  # planned near the long ones
+    assert short.sizing.replica_rate == pytest.approx(long.sizing.replica_rate, rel=0.1)  # planned near the long ones
     for _ in range(80):  # twenty minutes of short prompts: the smoothed lengths follow
         settled = world.step({"p": 10.0}, prompt=256).decision(KEY)
-    assert settled.replica_rate > 1.5 * long.replica_rate
+    assert settled.sizing.replica_rate > 1.5 * long.sizing.replica_rate
     back = world.step({"p": 10.0}, prompt=2048).decision(KEY)  # long prompts again count at once
-    assert back.replica_rate == pytest.approx(long.replica_rate, rel=0.05)
+    assert back.sizing.replica_rate == pytest.approx(long.sizing.replica_rate, rel=0.05)
 
 
 def test_no_trend_is_learned_from_a_pools_first_minutes_of_traffic(make_pool, make_world):
@@ -243,12 +245,12 @@ def test_corrections_wait_one_latency_window_after_the_ready_count_changed(make_
     """The p99s of that window mix the load per replica of before and after."""
     world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
     replicas_over(world, [40.0] * 5, running=40.0 * 4, itl=0.08)
-    learned = world.state.memory(KEY).step_correction
+    learned = world.state.memory(KEY).correction.step
     world.replicas[KEY].pop()  # a replica lost: the next tick sees one fewer ready and replaces it
     replicas_over(world, [40.0] * 4, running=40.0 * 4, itl=0.12)  # ready count changed twice, 15 s apart
-    assert world.state.memory(KEY).step_correction == learned
+    assert world.state.memory(KEY).correction.step == learned
     replicas_over(world, [40.0] * 3, running=40.0 * 4, itl=0.12)
-    assert world.state.memory(KEY).step_correction > learned
+    assert world.state.memory(KEY).correction.step > learned
 
 
 def test_stale_signals_count_as_missing(make_pool, make_world):
@@ -280,7 +282,7 @@ def test_step_during_cold_start_adds_only_the_difference(make_pool, make_world):
 def test_measured_cold_start_replaces_the_spec_value(make_pool, make_world):
     world = make_world([make_pool(autoscaling={"coldStart": "120s"})], ready_after=40.0)
     replicas_over(world, [10.0, 80.0] + [80.0] * 6, dt=10.0)
-    measured = world.state.memory(KEY).cold_start_s
+    measured = world.state.memory(KEY).cold_start.seconds
     assert measured is not None and 40 <= measured <= 50  # ready after 40 s, seen at the next 10 s tick
     assert f"over the {measured:g}s cold start" in world.step({"p": 80.0}, dt=0.0).decision(KEY).records[0].reason
 
@@ -398,22 +400,22 @@ def test_fixed_batching_runs_the_maximum(make_world):
 
 def test_online_correction_follows_a_slower_engine(make_world):
     world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
-    baseline = world.step({"p": 40.0}).decision(KEY).replica_rate
+    baseline = world.step({"p": 40.0}).decision(KEY).sizing.replica_rate
     for _ in range(30):
         world.step({"p": 40.0}, running=40.0 * 4, itl=0.08, ttft=0.5)
     memory = world.state.memory(KEY)
-    assert 1.5 < memory.step_correction <= 3.0
-    assert world.step({"p": 40.0}).decision(KEY).replica_rate < baseline
+    assert 1.5 < memory.correction.step <= 3.0
+    assert world.step({"p": 40.0}).decision(KEY).sizing.replica_rate < baseline
 
 
 def test_corrections_wait_one_latency_window_after_a_queue(make_world):
     world = make_world([pool(batching={"maxNumBatchedTokens": 512})])
     replicas_over(world, [40.0] * 3, running=40.0 * 12, waiting=500.0, ttft=30.0)
-    learned = world.state.memory(KEY).prefill_correction
+    learned = world.state.memory(KEY).correction.prefill
     replicas_over(world, [40.0] * 3, running=40.0 * 12, ttft=30.0)  # 45 s: the p99 still holds queued waits
-    assert world.state.memory(KEY).prefill_correction == learned
+    assert world.state.memory(KEY).correction.prefill == learned
     replicas_over(world, [40.0] * 2, running=40.0 * 12, ttft=30.0)
-    assert world.state.memory(KEY).prefill_correction != learned
+    assert world.state.memory(KEY).correction.prefill != learned
 
 
 def test_slo_condition_reports_observed_latency(make_world):
@@ -430,14 +432,18 @@ def test_state_round_trips_through_json(make_world):
 
 
 def test_state_written_by_an_earlier_version_still_loads():
-    """queued_at was renamed unsteady_at; the last lengths gave way to smoothed token rates, the scale-down
-    window's start and peak to the replicas needed."""
+    """Earlier versions wrote one flat memory: queued_at (later unsteady_at), the last lengths (later smoothed
+    token rates), the scale-down window's start and peak (later the replicas needed)."""
     older = json.dumps({"pools": [{"namespace": "ns", "name": "p", "queued_at": 120.0, "prompt_tokens": 900.0,
                                    "output_tokens": 200.0, "step_correction": 1.2, "low_since": 100.0,
-                                   "low_peak": 4}]})
+                                   "low_peak": 4, "demand_level": 7.5, "demand_trend": 0.5,
+                                   "demand_peak": 9.0, "demand_mean": None, "slo_headroom": 1.1,
+                                   "needs": [[100.0, 3]], "cold_start_s": 95.0, "max_num_seqs": 64}]})
     memory = FleetState.from_json(older).memory(KEY)
-    assert (memory.unsteady_at, memory.step_correction, memory.prompt_tokens_rate) == (120.0, 1.2, None)
-    assert memory.needs == ()
+    assert (memory.correction.unsteady_at, memory.correction.step, memory.shape.rates) == (120.0, 1.2, None)
+    assert (memory.demand.holt.level, memory.demand.holt.trend, memory.demand.envelope) == (7.5, 0.5, None)
+    assert (memory.headroom.value, memory.scale.needs, memory.cold_start.seconds) == (1.1, ((100.0, 3),), 95.0)
+    assert memory.rollout.max_num_seqs == 64
     with pytest.raises(UserError, match=r"unknown fields \['typo'\]"):
         FleetState.from_json(json.dumps({"pools": [{"namespace": "ns", "name": "p", "typo": 1}]}))
 
@@ -498,9 +504,9 @@ def test_a_pool_starting_into_full_traffic_reads_the_request_shape_of_its_admitt
     steady, starting = make_world([make_pool()]), make_world([make_pool()])
     steady.step({"p": 9.0}, 5.0, running=35.0, prompt=1380)
     starting.step({"p": 0.0}, 5.0, running=0.0)
-    truth = steady.step({"p": 9.0}, 5.0, running=35.0, prompt=1380).decision(KEY).replica_rate
+    truth = steady.step({"p": 9.0}, 5.0, running=35.0, prompt=1380).decision(KEY).sizing.replica_rate
     early = starting.step({"p": 2.0}, 5.0, running=35.0, prompt=1380 * 9 / 2, output=256 * 9 / 2)
-    assert early.decision(KEY).replica_rate == pytest.approx(truth, rel=0.02)
+    assert early.decision(KEY).sizing.replica_rate == pytest.approx(truth, rel=0.02)
 
 
 def test_the_admitted_requests_are_counted_over_the_whole_rate_window(make_pool, make_world):
@@ -509,11 +515,11 @@ def test_the_admitted_requests_are_counted_over_the_whole_rate_window(make_pool,
     steady, starting = make_world([make_pool()]), make_world([make_pool()])
     for _ in range(2):
         steady.step({"p": 4.0}, 5.0, running=30.0, prompt=1380)
-    truth = steady.step({"p": 4.0}, 5.0, running=30.0, prompt=1380).decision(KEY).replica_rate
+    truth = steady.step({"p": 4.0}, 5.0, running=30.0, prompt=1380).decision(KEY).sizing.replica_rate
     starting.step({"p": 0.0}, 5.0, running=0.0)
     starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 7, output=256 * 7)
     early = starting.step({"p": 1.0}, 5.0, running=30.0, prompt=1380 * 4, output=256 * 4)
-    assert early.decision(KEY).replica_rate == pytest.approx(truth, rel=0.02)
+    assert early.decision(KEY).sizing.replica_rate == pytest.approx(truth, rel=0.02)
 
 
 def test_a_rollout_waits_until_the_quota_has_room_for_its_surge_replica(make_world):
@@ -536,3 +542,26 @@ def test_a_running_rollout_is_charged_before_other_pools_grow():
     grants = allocate(budget, [rolling, growing]).grants
     assert grants[("ns", "a")].granted + grants[("ns", "b")].granted == 3  # 4 GPUs, one held by the surge
     assert grants[("ns", "a")].surge_refused is None
+
+
+def test_the_sizing_trace_adds_up_to_the_replicas_and_the_reason_is_rendered_from_it(make_world):
+    world = make_world([pool(autoscaling={"behavior": {"targetUtilization": 0.8}})], quota=quota(gpus=4))
+    replicas_over(world, [30.0] * 25, ttft=3.0)  # TTFT above its SLO: a slower prefill is learned
+    decision = world.step({"p": 30.0}, ttft=3.0).decision(KEY)
+    trace = decision.sizing
+    assert trace.demand == pytest.approx(max(trace.arrivals, trace.forecast) + trace.backlog)
+    assert trace.replica_rate == pytest.approx(trace.slo_rate * trace.target_utilization / trace.headroom)
+    assert trace.prefill_multiplier > 1.0 and trace.target_utilization == 0.8
+    assert trace.needed == math.ceil(trace.demand / trace.replica_rate - 1e-9)
+    assert trace.quota_cap == 4 and trace.wanted > 4 and trace.desired == decision.desired_replicas == 4
+    assert (trace.horizon, trace.prompt_tokens, trace.output_tokens) == (120.0, 1024.0, 256.0)
+    reason = decision.records[0].reason
+    assert f"forecast {trace.demand:.1f} req/s over the 120s cold start needs {trace.needed} replicas" in reason
+    assert f"({trace.replica_rate:.1f} req/s per replica" in reason
+
+
+def test_without_signals_the_trace_has_no_demand_but_still_the_capacity(make_world):
+    world = make_world([pool()])
+    trace = world.step({"p": None}).decision(KEY).sizing
+    assert (trace.demand, trace.arrivals, trace.needed) == (None, None, None)
+    assert trace.replica_rate > 0 and trace.batch > 0 and trace.desired == 1

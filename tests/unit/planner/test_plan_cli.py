@@ -95,12 +95,12 @@ INVALID = {
         "pools[0].updated_at: Input should be a valid number, got 'yesterday'"),
     "a state list of the wrong shape": (
         lambda t: ["--state", _write(t, json.dumps({"pools": [{"namespace": "serving", "name": "x",
-                                                                "needs": [[1.0, 2, 3]]}]}))],
-        "pools[0].needs[0]: Tuple should have at most 2 items"),
+                                                                "scale": {"needs": [[1.0, 2, 3]]}}]}))],
+        "pools[0].scale.needs[0]: Tuple should have at most 2 items"),
     "a state headroom below 1": (
         lambda t: ["--state", _write(t, json.dumps({"pools": [{"namespace": "serving", "name": "x",
-                                                                "slo_headroom": 0}]}))],
-        "pools[0].slo_headroom: Input should be greater than or equal to 1, got 0"),
+                                                                "headroom": {"value": 0}}]}))],
+        "pools[0].headroom.value: Input should be greater than or equal to 1, got 0"),
     "--now nan": (lambda t: ["--now", "nan"], "--now: must be a finite Unix time in seconds, got nan"),
     "--now inf": (lambda t: ["--now", "inf"], "--now: must be a finite Unix time in seconds, got inf"),
     "observed NaN start time": (
@@ -185,3 +185,12 @@ def test_a_partial_scrape_in_the_signals_holds_and_says_so(tmp_path, capsys):
     assert decision["desired_replicas"] == 8
     metrics = next(c for c in decision["conditions"] if c["type"] == "MetricsAvailable")
     assert metrics["reason"] == "PartialScrape" and "only 3 of the 8 ready replicas were scraped" in metrics["message"]
+
+
+def test_json_output_carries_each_pools_sizing_trace(tmp_path, capsys):
+    assert main(args(tmp_path, "-o", "json")) == 0
+    decisions = {d["name"]: d for d in json.loads(capsys.readouterr().out)["decisions"]}
+    free, mixtral = decisions["llama3-8b-free"]["sizing"], decisions["mixtral-trtllm-standard"]["sizing"]
+    assert free["demand"] == pytest.approx(30.0) and free["horizon"] == 60.0 and free["trend_warming"] is True
+    assert free["needed"] * free["replica_rate"] >= free["demand"] > (free["needed"] - 1) * free["replica_rate"]
+    assert mixtral["demand"] is None and mixtral["needed"] is None and mixtral["replica_rate"] > 0

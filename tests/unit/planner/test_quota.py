@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from inferencefleet.planner.memory import FleetState
 from inferencefleet.planner.quota import QuotaRequest, QuotaUnavailable, allocate
-from inferencefleet.planner.types import FleetState
 
 TIERS = [
     {"name": "premium", "priority": 100, "guaranteed": {"gpus": 8}, "limit": {"gpus": 24}},

@@ -4,12 +4,14 @@ make it shed replicas it cannot justify."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inferencefleet.planner.controller import tick
-from inferencefleet.planner.types import FleetState, PoolObservation
+from inferencefleet.planner.memory import FleetState
+from inferencefleet.planner.types import PoolObservation
 from inferencefleet.signals.model import SIGNAL_NAMES, PoolSignals, Sample, SignalsSnapshot
 
 from .conftest import World, pool
@@ -24,11 +26,15 @@ def _snapshot(at: float, values: dict[str, float | None]) -> SignalsSnapshot:
     return SignalsSnapshot(at=at, pools=[PoolSignals(namespace="ns", pool="p", at=at, **samples)])
 
 
+def _numbers(value: object) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return [n for item in items for n in _numbers(item)]
+
+
 def _finite_memory(state: FleetState) -> bool:
-    memory = state.memory(KEY)
-    numbers = [v for v in vars(memory).values() if isinstance(v, float)]
-    numbers += [t for entry in memory.needs for t in entry]
-    return all(math.isfinite(v) for v in numbers)
+    return all(math.isfinite(v) for v in _numbers(asdict(state.memory(KEY))))
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,0 +1,62 @@
+"""Request shape: the mean prompt and output lengths a pool's replicas are sized for.
+
+The plan takes the longer of the current rate window's lengths and the smoothed ones (``TokenRates``,
+EWMA over ``ShapeTuning.length_tau_s``): longer requests count at once, and a few minutes of short
+ones do not shrink the fleet that long ones return to. Until a pool reports token rates the tuning's
+default lengths are planned for. Requests are counted as completions plus those admitted (the growth
+of the running requests over the rate window), since engines count prompt tokens at prefill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..signals.model import PoolSignals
+from .slo import TokenRates, Workload
+from .tuning import ShapeTuning
+
+RATE_WINDOW_S = 60.0
+"""The window of the rates the signals report (signals.promql.query's default)."""
+
+Running = tuple[tuple[float, float], ...]
+"""(time, requests running) of the ticks within the last rate window, oldest first."""
+
+
+def _admitted(history: Running) -> float:
+    """Growth of the running requests per second over the rate window, 0 if unknown."""
+    if len(history) < 2:
+        return 0.0
+    (first, before), (last, after) = history[0], history[-1]
+    return (after - before) / (last - first)
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """What a pool's memory keeps of its request shape: the smoothed token rates (kept while the pool is
+    idle) and the running requests of the last rate window."""
+
+    rates: TokenRates | None = None
+    running: Running = ()
+
+    def observed(self, signals: PoolSignals, now: float, dt: float | None, max_context_tokens: int,
+                 tuning: ShapeTuning) -> tuple[RequestShape, Workload]:
+        """The shape after a tick that showed ``signals`` ``dt`` seconds after the last (None: the first),
+        and the workload to size for."""
+        kept = tuple((t, n) for t, n in self.running if t >= now - RATE_WINDOW_S)
+        running = kept if signals.running.value is None else (*kept, (now, signals.running.value))
+        admitted = _admitted(running)
+        if self.rates is None or dt is None:
+            rates = TokenRates.of(signals, admitted)
+        else:
+            rates = self.rates.updated(signals, dt, tuning, admitted)
+        smoothed = None if rates is None else rates.workload(max_context_tokens)
+        current = Workload.measured(signals, max_context_tokens, admitted)
+        if current is not None:
+            workload = current.longer(smoothed)
+        else:
+            workload = smoothed or Workload.default(max_context_tokens, tuning)
+        return RequestShape(rates, running), workload
+
+    def shifted(self, by: float) -> RequestShape:
+        """The same shape with its times moved by ``by`` seconds (a clock step)."""
+        return RequestShape(self.rates, tuple((t + by, n) for t, n in self.running))
