@@ -31,7 +31,9 @@ from .autoscale import (
 from .batching import ROLLOUT_SURGE, BatchingChoice, RolloutHistory, choose_max_num_seqs, hold_rollout
 from .capacity import CapacityProfile, profile_for
 from .clock import rebased
-from .forecast import Demand
+from .correction import OnlineCorrection
+from .forecast import Demand, DemandForecast
+from .headroom import SloHeadroom
 from .memory import FleetState, PoolMemory
 from .quota import QuotaGrant, QuotaRequest, QuotaUnavailable, allocate, held_grant
 from .records import DecisionRecord
@@ -145,6 +147,40 @@ def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample
     return (("ITL", signals.itl_p99, slo.itlP99), ("TTFT", signals.ttft_p99, slo.ttftP99))
 
 
+@dataclass(frozen=True)
+class _Learned:
+    """The estimators that learn from fresh demand signals, after this tick, and the demand they give."""
+
+    correction: OnlineCorrection
+    headroom: SloHeadroom
+    forecast: DemandForecast
+    demand: Demand | None
+    active: bool
+    """Requests arrived, waited or ran this tick."""
+
+
+def _learn(pool: InferencePool, memory: PoolMemory, model: ReplicaModel, signals: PoolSignals, ready: int,
+           horizon: float, now: float, dt: float | None, tuning: PlannerTuning) -> _Learned:
+    """Correction (from a steady pool's p99s), SLO headroom (once the last scale-up settled) and demand
+    forecast updated with fresh demand signals."""
+    spec = pool.spec
+    rate, waiting, running = signals.request_rate.value, signals.waiting.value, signals.running.value
+    assert rate is not None and waiting is not None and running is not None
+    active = rate > 1e-9 or waiting > 0 or running > 0
+    unsteady = ready == 0 or backlogged(waiting, ready, tuning.scale) or ready != memory.cold_start.ready_replicas
+    correction = memory.correction.observed(
+        model, unsteady, now, signals.itl_p99.value if signals.itl_p99.ok else None,
+        signals.ttft_p99.value if signals.ttft_p99.ok else None, running / max(ready, 1), rate / max(ready, 1),
+        tuning.correction, tuning.signals.latency_window_s, VLLM_BUCKETS if spec.engine.kind == "vllm" else None)
+    ratios = [sample.value / target for _, sample, target in _latency_slos(signals, spec.autoscaling.slo)
+              if sample.ok and sample.value is not None]
+    last_up = memory.scale.last_scale_up
+    settled = last_up is None or now - last_up >= horizon + tuning.signals.latency_window_s
+    headroom = memory.headroom.observed(ratios if active else [], dt or 0.0, settled, tuning.headroom)
+    forecast, demand = memory.demand.observed(rate, waiting, active, horizon, now, dt, tuning.forecast)
+    return _Learned(correction, headroom, forecast, demand, active)
+
+
 def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservation,
           memory: PoolMemory, now: float, tuning: PlannerTuning) -> _Plan:
     """One pool's estimators updated with this tick's signals, its batch limit and its replicas before the quota."""
@@ -161,26 +197,11 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     profile, profile_note = _profile(pool)
     shape, workload = memory.shape.observed(signals, now, dt, spec.model.maxContextTokens, tuning.shape)
     model = ReplicaModel(profile, memory.correction.multipliers, workload, spec.batching.maxNumBatchedTokens)
-    correction, headroom, forecast = memory.correction, memory.headroom, memory.demand
-    demand: Demand | None = None
-    active = False
+    learned = _Learned(memory.correction, memory.headroom, memory.demand, None, False)
     if not missing:
-        rate, waiting, running = signals.request_rate.value, signals.waiting.value, signals.running.value
-        assert rate is not None and waiting is not None and running is not None
-        active = rate > 1e-9 or waiting > 0 or running > 0
-        unsteady = (ready == 0 or backlogged(waiting, ready, tuning.scale)
-                    or ready != memory.cold_start.ready_replicas)
-        correction = correction.observed(
-            model, unsteady, now, signals.itl_p99.value if signals.itl_p99.ok else None,
-            signals.ttft_p99.value if signals.ttft_p99.ok else None, running / max(ready, 1), rate / max(ready, 1),
-            tuning.correction, tuning.signals.latency_window_s, VLLM_BUCKETS if spec.engine.kind == "vllm" else None)
-        model = replace(model, correction=correction.multipliers)
-        ratios = [sample.value / target for _, sample, target in _latency_slos(signals, spec.autoscaling.slo)
-                  if sample.ok and sample.value is not None]
-        last_up = memory.scale.last_scale_up
-        settled = last_up is None or now - last_up >= horizon + tuning.signals.latency_window_s
-        headroom = headroom.observed(ratios if active else [], dt or 0.0, settled, tuning.headroom)
-        forecast, demand = forecast.observed(rate, waiting, active, horizon, now, dt, tuning.forecast)
+        learned = _learn(pool, memory, model, signals, ready, horizon, now, dt, tuning)
+        model = replace(model, correction=learned.correction.multipliers)
+    correction, headroom, demand, active = learned.correction, learned.headroom, learned.demand, learned.active
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
     batching = choose_max_num_seqs(spec, model, running_seqs, demand.rate if demand else None, observation.replicas,
                                    horizon, memory.rollout.last_rollout, now, headroom.value, tuning.batching)
@@ -207,7 +228,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     new_memory = replace(
         memory,
         updated_at=now,
-        demand=forecast,
+        demand=learned.forecast,
         shape=shape,
         correction=correction,
         headroom=headroom,

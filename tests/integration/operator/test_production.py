@@ -12,6 +12,8 @@ import httpx
 import yaml
 from kubernetes import client
 
+from inferencefleet.planner.memory import MEMORY_VERSION
+
 from .conftest import (
     GROUP,
     RELEASE_NAMESPACE,
@@ -151,7 +153,7 @@ def test_a_restarted_operator_keeps_its_decisions(
         time.sleep(5)
         before = deployment(api, namespace, "busy").spec.replicas
         memory = get_pool(api, namespace, "busy")["status"].get("plannerMemory")
-        assert memory and json.loads(memory)["v"] == 1
+        assert memory and json.loads(memory)["v"] == MEMORY_VERSION
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
     with running_operator(control_plane, tmp_path, prometheus_url=loaded_prometheus) as second:
