@@ -152,6 +152,10 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
         events = wait_for(lambda: events_of(api, namespace, "busy", "ScaleUp"), "a ScaleUp Event")
         assert events[0].message == up[-1]["reason"]
         assert get_pool(api, namespace, "busy")["status"]["signals"]["requestRate"] == pytest.approx(40)
+        sizing = status["sizing"]  # the numbers of the decision written with it
+        assert sizing["desired"] == status["desiredReplicas"] == min(sizing["wanted"], sizing["quotaCap"])
+        assert sizing["demand"] >= 40 and sizing["replicaRate"] > 0 and sizing["horizon"] == "1m"
+        assert sizing["needed"] == pytest.approx(sizing["demand"] / sizing["replicaRate"], abs=1)  # ceil, rounded
         # The real ReplicaSet controller and scheduler place every replica on the fake GPU nodes.
         wait_for(lambda: get_pool(api, namespace, "busy")["status"].get("readyReplicas") == scaled.spec.replicas,
                  f"{scaled.spec.replicas} ready replicas (real pods)")
