@@ -5,7 +5,7 @@
 - the --max-num-seqs each pool runs with over time;
 - each tier's GPUs, dollars per hour and borrowed GPUs;
 - every tick at which a pool was QuotaLimited: the replicas it got, the replicas its demand
-  forecast needed (``planner.autoscale.ideal_replicas``) and the quota's message.
+  forecast needed (the sizing trace's ``needed``) and the quota's message.
 Pure: it only reads the planner's output.
 """
 
