@@ -3,8 +3,9 @@
 The planner measures time from its own memory (the scale-down window, the demand smoothing, the idle
 time, the trend warm-up). A clock stepped forward by an hour once emptied the scale-down window in one
 tick (11 -> 1 replicas at once); stepped back, the window's entries would lie in the future and hold
-for an hour. So a gap between ticks of more than ``SignalTuning.clock_step_factor`` usual intervals, or a negative one, is a
-clock step: the memory's times are shifted by it, and the gap counts as one usual interval. The usual
+for an hour. So a gap between ticks of more than ``SignalTuning.clock_step_factor`` usual intervals, or a
+negative one, is a clock step: the memory's times are shifted by it, and the gap counts as one usual
+interval. The usual
 interval is the last normal gap; after a forward step it doubles (up to the gap), so a real change of
 tick cadence is followed within a few ticks. Pod creation times come from the API server's clock and
 are not shifted; cold starts are not measured on a step.

@@ -4,8 +4,8 @@ Each tick that has load and the latency signals yields the multiplier that would
 model predict what was observed; the kept multiplier moves a fraction ``alpha`` towards it (EWMA) and
 stays within [``low``, ``high``], so one bad window cannot swing the plan (``tuning.CorrectionTuning``).
 Only a steady pool teaches: one without a backlog and with the same ready replicas for a whole
-latency window (``SignalTuning.latency_window_s``), since the p99s are quantiles over a window that still carries the waits or the
-load per replica of before.
+latency window (``SignalTuning.latency_window_s``), since the p99s are quantiles over a window that
+still carries the waits or the load per replica of before.
 
 The step multiplier comes from p99 ITL, but never goes below 1: the model's p99 step is one filled to
 the token budget, an envelope of what the engine's p99 steps carry, so a p99 below it says the
