@@ -44,6 +44,7 @@ from autoscaling import (
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import pool_key
+from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.fleet import SimResult, simulate
 from inferencefleet.sim.oracle import OracleOutcome, oracle
@@ -67,9 +68,8 @@ def run_planner(prepared: PreparedCase, engine: EngineOptions | None, reference:
     """The inferencefleet policy started as ``sim.compare.run_policies`` starts it beside the oracle:
     with the replicas the oracle has ready at t = 0 (without the oracle, it would start with the
     first minutes' planned need instead, and its figures would not be autoscaling.py's)."""
-    warm = {key: max(1, schedule.initial()) for key, schedule in reference.schedules.items()}
     return simulate([prepared.pool], {pool_key(prepared.pool): prepared.trace}, InferenceFleetPolicy(tuning=tuning),
-                    horizon=prepared.trace.duration, initial_replicas=warm, engine=engine)
+                    horizon=prepared.trace.duration, initial_replicas=oracle_start(reference), engine=engine)
 
 
 def planner_row(result: SimResult, reference: OracleOutcome) -> dict[str, float]:

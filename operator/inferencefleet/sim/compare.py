@@ -19,7 +19,7 @@ from ..planner.types import PoolKey, pool_key
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
 from .engine import EngineOptions
 from .fleet import Policy, SimResult, simulate
-from .oracle import ReplicaCapacity, needed, oracle, plan, replica_capacity
+from .oracle import OracleOutcome, ReplicaCapacity, needed, oracle, plan, replica_capacity
 from .planner_policy import InferenceFleetPolicy
 from .timeline import Timeline
 from .traces import Trace
@@ -35,6 +35,11 @@ def capacities(pools: Sequence[InferencePool], traces: Mapping[PoolKey, Trace],
                engine: EngineOptions | None = None) -> dict[PoolKey, ReplicaCapacity]:
     """Load-tested SLO capacity of one replica of every pool, lengths from the pool's trace."""
     return {pool_key(p): replica_capacity(p, traces[pool_key(p)], engine=engine) for p in pools}
+
+
+def oracle_start(outcome: OracleOutcome) -> dict[PoolKey, int]:
+    """The replicas every policy starts with beside the oracle: those the oracle's schedule has ready at t = 0."""
+    return {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
 
 
 def run_policies(
@@ -79,7 +84,7 @@ def run_policies(
         outcome = oracle(pools, traces, capacity, quota=quota, progress=report("oracle"), engine=engine)
         results["oracle"] = replace(outcome.result, replays=outcome.rounds)
         peak = outcome.peak
-        warm = {k: max(1, s.initial()) for k, s in outcome.schedules.items()}
+        warm = oracle_start(outcome)
     factories: dict[str, Callable[[], Policy]] = {
         "inferencefleet": lambda: InferenceFleetPolicy(tick, timeline.on_tick if timeline is not None else None, tuning),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),
