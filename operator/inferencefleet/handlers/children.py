@@ -57,7 +57,7 @@ def version_of(body: Mapping[str, Any]) -> int:
 
 def child_entry(body: Mapping[str, Any]) -> dict[Any, Child] | None:
     """A kopf index entry {pool key: Child} for an object we manage (None for anything else)."""
-    key = pool_key_of(dict(body))
+    key = pool_key_of(body)
     return {key: Child.from_body(body)} if key is not None else None
 
 

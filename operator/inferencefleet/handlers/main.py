@@ -2,6 +2,9 @@
 
 Handlers stay thin: indices cache pools, quotas and workloads; the spec handler applies a pool's
 children; one background task started at startup runs the fleet tick for all pools.
+
+Index handlers are async (kopf runs them in the event loop, not one thread hop per watch event) and
+copy only what they keep: a thousand pools' writes echo back as thousands of watch events.
 """
 
 from __future__ import annotations
@@ -88,37 +91,36 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(*POOLS)
-def pool_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
+async def pool_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
     """Every InferencePool by (namespace, name), without what the tick never reads (managed fields, the spec
     handler's last-handled copy of the spec): a thousand pools' bodies are most of the operator's memory."""
-    plain = _plain(body)
-    meta = plain.get("metadata") or {}
-    meta.pop("managedFields", None)
+    plain = {k: _detach(v) for k, v in body.items() if k != "metadata"}
+    meta = plain["metadata"] = {k: _detach(v) for k, v in body.metadata.items() if k != "managedFields"}
     (meta.get("annotations") or {}).pop(LAST_HANDLED, None)
     return {pool_key(plain): plain}
 
 
 @kopf.index(*QUOTAS)
-def quota_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
+async def quota_index(body: kopf.Body, **_: Any) -> dict[Any, dict[str, Any]]:
     """Every FleetQuota by name."""
     return {body.metadata.name: _plain(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def deployment_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
+async def deployment_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
     """Our Deployments by pool."""
     return _workload(body)
 
 
 @kopf.index("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", labels=MANAGED)
-def lws_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
+async def lws_index(body: kopf.Body, **_: Any) -> dict[Any, Workload] | None:
     """Our LeaderWorkerSets by pool."""
     return _workload(body)
 
 
-def child_index(body: kopf.Body, **_: Any) -> dict[Any, Child] | None:
-    """Every object we manage, by pool (level-based repair and pruning)."""
-    return child_entry(_plain(body))
+async def child_index(body: kopf.Body, **_: Any) -> dict[Any, Child] | None:
+    """Every object we manage, by pool (level-based repair and pruning); the entry keeps no part of the body."""
+    return child_entry(body)
 
 
 for _group, _version, _plural in CHILD_RESOURCES:
@@ -134,21 +136,22 @@ def _children(indices: dict[str, Any]) -> _Merged:
 @kopf.on.update(*POOLS)
 async def reconcile(body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
     """Validate, render and apply the pool's children (level-based: the whole object every time)."""
-    quota_index = indices["quota_index"]
-    quotas = {}
-    for name in list(quota_index):
-        for quota_body in quota_index.get(name, ()):
-            quota, _problems = parse_quota(quota_body)
-            if quota is not None:
-                quotas[name] = quota
-    key = pool_key(dict(body))
-    workload = newest(*_Merged(indices["deployment_index"], indices["lws_index"]).get(key))
-    try:
-        await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload, _children(indices).get(key))
-    except KubeError as error:
-        raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from None
-    except spec.NameTaken as error:
-        raise kopf.TemporaryError(str(error), delay=CONFLICT_RETRY_DELAY) from None
+    async with memo.runtime.spec_slots:
+        quota_index = indices["quota_index"]
+        quotas = {}
+        for name in list(quota_index):
+            for quota_body in quota_index.get(name, ()):
+                quota, _problems = parse_quota(quota_body)
+                if quota is not None:
+                    quotas[name] = quota
+        key = pool_key(dict(body))
+        workload = newest(*_Merged(indices["deployment_index"], indices["lws_index"]).get(key))
+        try:
+            await spec.reconcile_spec(memo.runtime, _plain(body), quotas, workload, _children(indices).get(key))
+        except KubeError as error:
+            raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from None
+        except spec.NameTaken as error:
+            raise kopf.TemporaryError(str(error), delay=CONFLICT_RETRY_DELAY) from None
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
@@ -165,9 +168,9 @@ def _detach(value: Any) -> Any:
 
 
 def _workload(body: kopf.Body) -> dict[Any, Workload] | None:
-    plain = _plain(body)
-    key = pool_key_of(plain)
-    return {key: Workload.from_body(plain)} if key is not None else None
+    """{pool key: Workload} read straight from the body (the Workload keeps no part of it)."""
+    key = pool_key_of(body)
+    return {key: Workload.from_body(body)} if key is not None else None
 
 
 class _Merged:

@@ -11,7 +11,7 @@ from typing import Any
 from .. import observability
 from ..api.conditions import SPEC_VALID
 from ..api.v1alpha1 import API_VERSION, FleetQuota, InferencePool
-from ..kube.client import Kube
+from ..kube.client import API_THREADS, Kube
 from ..kube.resources import ObjectRef
 from ..manifests import Document, parse
 from ..planner.memory import FleetState
@@ -22,6 +22,10 @@ from .status import PAUSED_ANNOTATION, conditions_of, status_patch
 from .workloads import Workload
 
 logger = logging.getLogger(__name__)
+
+SPEC_CONCURRENCY = API_THREADS
+"""Spec handlers at once (more would only wait for an API thread): at start-up kopf runs one per pool, and a
+thousand of them rendering their children together would hold every pool's objects at the same time."""
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Runtime:
     """status.decisions of pools whose last status write failed: the next write carries them."""
     locks: defaultdict[PoolKey, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     """One lock per pool: the spec handler and the fleet tick never interleave on a pool."""
+    spec_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SPEC_CONCURRENCY))
+    """Spec handlers running at once (the rest wait before rendering anything)."""
 
     def status_of(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any] | None:
         """The freshest known status of an object: our last write until the watch caught up with it."""

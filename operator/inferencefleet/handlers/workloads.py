@@ -6,6 +6,7 @@ The rendered objects come from ``render.render_pool``; the workload additionally
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ class Workload:
     """The controller has not yet brought every replica to the current template."""
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Workload:
+    def from_body(cls, body: Mapping[str, Any]) -> Workload:
         """Read a workload object as served by the API."""
         meta = body.get("metadata") or {}
         status = body.get("status") or {}
@@ -53,7 +54,7 @@ class Workload:
         )
 
 
-def pool_key_of(body: dict[str, Any]) -> PoolKey | None:
+def pool_key_of(body: Mapping[str, Any]) -> PoolKey | None:
     """The (namespace, pool) a workload belongs to, from its labels (None for foreign objects)."""
     meta = body.get("metadata") or {}
     object_labels = meta.get("labels") or {}
