@@ -93,9 +93,9 @@ class ScaleTuning:
     default_scale_down_delay_s: float = 120.0
     """Shortest scale-down delay when behavior.scaleDownDelay is unset: the break-even of keeping an idle
     replica against restarting it (cost model)."""
-    backlog_per_replica: float = 1.0
+    backlog_per_replica: float = 1.5
     """Requests waiting per ready replica beyond which they are a backlog (it holds a scale-down and
-    teaches no corrections); fewer are the prompts the next steps take (fit)."""
+    teaches no corrections); fewer are the prompts the next steps take (fit on the tuning set)."""
     burst_hold_max: float = 5.0
     """Most cold starts a bursty pool's scale-down is held beyond its delay (fit)."""
 

@@ -41,7 +41,7 @@ LABELS = {"inferencefleet": "inferencefleet", "hpa": "HPA", "keda": "KEDA", "kpa
           "static": "static peak", "oracle": "oracle (clairvoyant)", "what ran": "what ran"}
 SHORT = {**LABELS, "oracle": "oracle", "kpa": "KPA"}
 """Policy names in tables."""
-ATTAINMENT = ("TTFT within slo.ttftP99 and mean time per output token within slo.itlP99")
+ATTAINMENT = ("TTFT within slo.ttftP99 and the request's own p99 inter-token latency within slo.itlP99")
 
 
 @dataclass(frozen=True)
