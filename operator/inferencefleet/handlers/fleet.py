@@ -21,7 +21,7 @@ from .. import observability
 from ..api.v1alpha1 import FleetQuota, FleetQuotaStatus, InferencePool
 from ..kube.client import KubeError
 from ..planner.controller import tick
-from ..planner.memory import FleetState, PoolMemory, decode_memory, encode_memory
+from ..planner.memory import FleetState, PoolMemory, decode_memory, encode_memory, memory_time
 from ..planner.quota import QuotaUnavailable
 from ..planner.types import PoolDecision, PoolKey, PoolObservation
 from ..render.workloads import workload_kind
@@ -269,23 +269,24 @@ async def act(runtime: Runtime, pool: InferencePool, body: dict[str, Any], quota
         observability.set_pool_conditions(*decision.key, ((c["type"], c["status"]) for c in status["conditions"]))
 
 
-MEMORY_PERSIST_INTERVAL = 60.0
+MEMORY_PERSIST_INTERVAL = 600.0
 """Seconds a pool's persisted memory may age before it alone causes a status write (it is refreshed for free
-with every other status write)."""
+with every other status write). Each such write is one API request per pool per interval, so at 1,000 steady
+pools this sets the API requests per tick (1,000 x 5 s / 600 s: about 8); a restarted operator resumes from a
+memory at most this old, its times shifted as after a clock step (planner.clock)."""
 
 
 def with_memory(old: dict[str, Any] | None, status: dict[str, Any], memory: PoolMemory,
                 now: float) -> dict[str, Any]:
     """``status`` with ``plannerMemory``; it and ``sizing`` move every tick, so both are fresh when the status is
     written anyway or the persisted memory is old, and otherwise stay as they were (no write for them alone)."""
-    fresh = {**status, "plannerMemory": encode_memory(memory)}
     kept = (old or {}).get("plannerMemory")
-    persisted = decode_memory(kept)
-    if persisted is None or persisted.updated_at is None or not 0 <= now - persisted.updated_at < \
-            MEMORY_PERSIST_INTERVAL:
-        return fresh
-    unchanged = {**status, "plannerMemory": kept, "sizing": (old or {}).get("sizing")}
-    return unchanged if status_patch(old, unchanged, POOL_STATUS_FIELDS) is None else fresh
+    written_at = memory_time(kept)
+    if written_at is not None and 0 <= now - written_at < MEMORY_PERSIST_INTERVAL:
+        unchanged = {**status, "plannerMemory": kept, "sizing": (old or {}).get("sizing")}
+        if status_patch(old, unchanged, POOL_STATUS_FIELDS) is None:
+            return unchanged
+    return {**status, "plannerMemory": encode_memory(memory)}
 
 
 async def _announce(runtime: Runtime, pool: InferencePool, body: dict[str, Any], decision: PoolDecision,

@@ -10,6 +10,7 @@ status across restarts. Memories an earlier version wrote (flat fields, version 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Annotated, Any
@@ -174,6 +175,19 @@ MEMORY_VERSION = 2
 def encode_memory(memory: PoolMemory) -> str:
     """One pool's memory as compact, versioned JSON (kept in the pool's status across operator restarts)."""
     return json.dumps({"v": MEMORY_VERSION, **asdict(memory)}, separators=(",", ":"))
+
+
+def memory_time(text: str | None) -> float | None:
+    """When the memory ``encode_memory`` wrote was updated (None when absent, of an unknown version or malformed),
+    without validating the rest: the operator asks this of every pool at every tick."""
+    try:
+        document = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("v") not in (1, MEMORY_VERSION):
+        return None
+    updated_at = document.get("updated_at")
+    return float(updated_at) if isinstance(updated_at, (int, float)) and math.isfinite(updated_at) else None
 
 
 def decode_memory(text: str | None) -> PoolMemory | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from inferencefleet.planner.memory import MEMORY_VERSION, decode_memory, encode_memory
+from inferencefleet.planner.memory import MEMORY_VERSION, decode_memory, encode_memory, memory_time
 
 from .conftest import World, pool
 from .test_controller import KEY, replicas_over
@@ -48,3 +48,11 @@ def test_an_unknown_version_or_a_broken_memory_is_not_read():
     assert decode_memory(json.dumps({"v": 99})) is None
     assert decode_memory('{"v": 2, "headroom": {"value": 0.5}}') is None
     assert decode_memory("not json") is None
+
+
+def test_the_time_of_a_persisted_memory_is_read_without_the_rest():
+    memory = _lived().state.memory(KEY)
+    assert memory_time(encode_memory(memory)) == memory.updated_at
+    assert memory_time('{"v": 1, "updated_at": 50}') == 50.0
+    for text in (None, "", "not json", '{"v": 99, "updated_at": 50}', '{"v": 2, "updated_at": "soon"}', "[]"):
+        assert memory_time(text) is None
