@@ -19,7 +19,6 @@ from .conftest import (
     RELEASE_NAMESPACE,
     VERSION,
     ControlPlane,
-    condition,
     create,
     deployment,
     events_of,
@@ -209,7 +208,8 @@ def test_a_paused_pool_is_frozen_until_the_annotation_goes(
         assert deployment(api, namespace, "frozen").spec.replicas == 1
         control_plane.kubectl("annotate", "ipool", "frozen", "-n", namespace, "inferencefleet.io/paused-")
         wait_for(lambda: deployment(api, namespace, "frozen").spec.replicas == 3, "the count applied once resumed")
-        assert condition(get_pool(api, namespace, "frozen"), "Paused")["status"] == "False"
+        # the same tick writes the status after it scaled the Deployment
+        wait_for(lambda: has_condition(api, namespace, "frozen", "Paused", "False"), "Paused=False once resumed")
 
 
 def test_operator_metrics_and_probes(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
