@@ -64,6 +64,8 @@ class _Plan:
     observation: PoolObservation
     memory: PoolMemory
     model: ReplicaModel
+    horizon: float
+    """Seconds ahead the plan looks: the measured cold start, else spec.autoscaling.coldStart."""
     demand: Demand | None
     """None when the demand signals are not usable (see ``missing``)."""
     capacity: SloCapacity
@@ -237,9 +239,9 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         cold_start=cold_start,
         ready_seen=ready_seen,
     )
-    return _Plan(pool, pool_key(pool), observation, new_memory, model, demand, capacity, replica_rate, batching,
-                 scale, wanted, missing, bool(partial) and missing == partial, out_of_range, profile_note, signals,
-                 tuning)
+    return _Plan(pool, pool_key(pool), observation, new_memory, model, horizon, demand, capacity, replica_rate,
+                 batching, scale, wanted, missing, bool(partial) and missing == partial, out_of_range, profile_note,
+                 signals, tuning)
 
 
 def _external_count(pool: InferencePool, observation: PoolObservation) -> int:
@@ -325,7 +327,7 @@ def _trace(plan: _Plan, grant: QuotaGrant | None, desired: int) -> SizingTrace:
         arrivals=demand.arrivals if demand else None,
         forecast=demand.forecast if demand else None,
         backlog=demand.backlog if demand else None,
-        horizon=demand.horizon if demand else plan.memory.cold_start.seconds or plan.pool.spec.autoscaling.coldStart,
+        horizon=plan.horizon,
         trend_warming=bool(demand and demand.trend_warming),
         burstiness=demand.burstiness if demand else 1.0,
         prompt_tokens=model.workload.prompt_tokens,

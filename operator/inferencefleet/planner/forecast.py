@@ -120,8 +120,6 @@ class Demand:
     """Holt's forecast over the horizon."""
     backlog: float
     """Requests waiting, drained over the horizon (req/s)."""
-    horizon: float
-    """Seconds ahead the plan looks: the cold start."""
     trend_warming: bool
     """Traffic is younger than trend_warmup_s: no slope is learned or used yet."""
     burstiness: float
@@ -154,7 +152,7 @@ class DemandForecast:
         envelope = Envelope(rate_to_plan, rate_to_plan)
         if self.envelope is not None and dt is not None:
             envelope = self.envelope.update(rate_to_plan, dt, tuning)
-        demand = Demand(rate_to_plan, arrivals, forecast, backlog, horizon, warming, envelope.burstiness)
+        demand = Demand(rate_to_plan, arrivals, forecast, backlog, warming, envelope.burstiness)
         return DemandForecast(holt, envelope, traffic_since, waiting), demand
 
     def shifted(self, by: float) -> DemandForecast:

@@ -177,27 +177,31 @@ def encode_memory(memory: PoolMemory) -> str:
     return json.dumps({"v": MEMORY_VERSION, **asdict(memory)}, separators=(",", ":"))
 
 
-def memory_time(text: str | None) -> float | None:
-    """When the memory ``encode_memory`` wrote was updated (None when absent, of an unknown version or malformed),
-    without validating the rest: the operator asks this of every pool at every tick."""
+def _versioned(text: str | None) -> dict[str, Any] | None:
+    """The JSON object ``encode_memory`` wrote, without its version field; None when absent, malformed or of
+    an unknown version."""
     try:
         document = json.loads(text) if text else None
     except ValueError:
         return None
-    if not isinstance(document, dict) or document.get("v") not in (1, MEMORY_VERSION):
+    if not isinstance(document, dict) or document.pop("v", None) not in (1, MEMORY_VERSION):
         return None
-    updated_at = document.get("updated_at")
+    return document
+
+
+def memory_time(text: str | None) -> float | None:
+    """When the memory ``encode_memory`` wrote was updated (None when absent, of an unknown version or malformed),
+    without validating the rest: the operator asks this of every pool at every tick."""
+    updated_at = (_versioned(text) or {}).get("updated_at")
     return float(updated_at) if isinstance(updated_at, (int, float)) and math.isfinite(updated_at) else None
 
 
 def decode_memory(text: str | None) -> PoolMemory | None:
     """The memory ``encode_memory`` wrote, or None when absent, of an unknown version or malformed."""
-    if not text:
+    document = _versioned(text)
+    if document is None:
         return None
     try:
-        document = json.loads(text)
-        if not isinstance(document, dict) or document.pop("v", None) not in (1, MEMORY_VERSION):
-            return None
         return memory_from_fields(document, "status.plannerMemory")
-    except (ValueError, InvalidInput):
+    except InvalidInput:
         return None
