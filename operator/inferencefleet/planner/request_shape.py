@@ -2,7 +2,8 @@
 
 The plan takes the longer of the current rate window's lengths and the smoothed ones (``TokenRates``,
 EWMA over ``ShapeTuning.length_tau_s``): longer requests count at once, and a few minutes of short
-ones do not shrink the fleet that long ones return to. Until a pool reports token rates the tuning's
+ones do not shrink the fleet that long ones return to. A window counts at once only when it holds
+at least ``ShapeTuning.min_window_requests``: the mean of a few requests in a lull is one long prompt. Until a pool reports token rates the tuning's
 default lengths are planned for. Requests are counted as completions plus those admitted (the growth
 of the running requests over the rate window), since engines count prompt tokens at prefill.
 """
@@ -50,7 +51,10 @@ class RequestShape:
         else:
             rates = self.rates.updated(signals, dt, tuning, admitted)
         smoothed = None if rates is None else rates.workload(max_context_tokens)
-        current = Workload.measured(signals, max_context_tokens, admitted)
+        window = TokenRates.of(signals, admitted)
+        current = None
+        if window is not None and window.requests * RATE_WINDOW_S >= tuning.min_window_requests:
+            current = window.workload(max_context_tokens)
         if current is not None:
             workload = current.longer(smoothed)
         else:

@@ -54,13 +54,6 @@ class Workload:
         return self.prompt_tokens + self.output_tokens / 2
 
     @classmethod
-    def measured(cls, signals: PoolSignals, max_context_tokens: int, admitted: float = 0.0) -> Workload | None:
-        """Lengths from token rates over request rate (None while the pool is idle or reports no token rates);
-        ``admitted``: see TokenRates."""
-        rates = TokenRates.of(signals, admitted)
-        return None if rates is None else rates.workload(max_context_tokens)
-
-    @classmethod
     def default(cls, max_context_tokens: int, tuning: ShapeTuning) -> Workload:
         """The lengths planned for until any were measured."""
         return cls(tuning.default_prompt_tokens, tuning.default_output_tokens).fitted(max_context_tokens)

@@ -42,6 +42,9 @@ class ShapeTuning:
 
     length_tau_s: float = 300.0
     """Time constant of the smoothed token rates: five rate windows (fit on the conversation trace)."""
+    min_window_requests: float = 50.0
+    """Fewest requests a rate window counts before its mean lengths count at once: the standard error of
+    a mean over 50 heavy-tailed prompts (coefficient of variation 1.5) is about a fifth."""
     default_prompt_tokens: float = 1024.0
     """Prompt length planned for until one is measured (Azure 2023 conversation trace: p50 1,020)."""
     default_output_tokens: float = 256.0

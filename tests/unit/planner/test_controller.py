@@ -211,6 +211,18 @@ def test_short_requests_for_a_while_do_not_shrink_the_lengths_planned_but_long_o
     assert back.sizing.replica_rate == pytest.approx(long.sizing.replica_rate, rel=0.05)
 
 
+def test_a_lull_of_a_few_long_requests_does_not_count_at_once_but_a_busy_window_does(make_pool, make_world):
+    """A rate window of 0.4 req/s holds about 25 requests: one long prompt among them makes the window's
+    mean many times the pool's, and sized on it, a 2 req/s trickle asked for replicas.max."""
+    world = make_world([make_pool(replicas={"min": 1, "max": 64})])
+    for _ in range(20):
+        steady = world.step({"p": 20.0}, prompt=1024, running=8.0).decision(KEY)
+    lull = world.step({"p": 0.4}, prompt=12_000, running=8.0).decision(KEY)  # 24 requests in the window
+    assert lull.sizing.prompt_tokens < 1.5 * steady.sizing.prompt_tokens
+    busy = world.step({"p": 20.0}, prompt=4096, running=8.0).decision(KEY)  # 1,200 requests: long ones count at once
+    assert busy.sizing.prompt_tokens == pytest.approx(4096, rel=0.01)
+
+
 def test_no_trend_is_learned_from_a_pools_first_minutes_of_traffic(make_pool, make_world):
     """Completions lag arrivals and the rate window fills: a pool's first minutes read as a ramp on flat
     demand. Extrapolated over the cold start, that ramp orders replicas nobody needs."""
