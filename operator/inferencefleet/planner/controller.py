@@ -162,7 +162,7 @@ class _Learned:
 
 
 def _learn(pool: InferencePool, memory: PoolMemory, model: ReplicaModel, signals: PoolSignals, ready: int,
-           horizon: float, now: float, dt: float | None, tuning: PlannerTuning) -> _Learned:
+           admitted: float, horizon: float, now: float, dt: float | None, tuning: PlannerTuning) -> _Learned:
     """Correction (from a steady pool's p99s), SLO headroom (once the last scale-up settled) and demand
     forecast updated with fresh demand signals."""
     spec = pool.spec
@@ -179,7 +179,7 @@ def _learn(pool: InferencePool, memory: PoolMemory, model: ReplicaModel, signals
     last_up = memory.scale.last_scale_up
     settled = last_up is None or now - last_up >= horizon + tuning.signals.latency_window_s
     headroom = memory.headroom.observed(ratios if active else [], dt or 0.0, settled, tuning.headroom)
-    forecast, demand = memory.demand.observed(rate, waiting, active, horizon, now, dt, tuning.forecast)
+    forecast, demand = memory.demand.observed(rate, admitted, waiting, active, horizon, now, dt, tuning.forecast)
     return _Learned(correction, headroom, forecast, demand, active)
 
 
@@ -201,7 +201,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     model = ReplicaModel(profile, memory.correction.multipliers, workload, spec.batching.maxNumBatchedTokens)
     learned = _Learned(memory.correction, memory.headroom, memory.demand, None, False)
     if not missing:
-        learned = _learn(pool, memory, model, signals, ready, horizon, now, dt, tuning)
+        learned = _learn(pool, memory, model, signals, ready, shape.admitted, horizon, now, dt, tuning)
         model = replace(model, correction=learned.correction.multipliers)
     correction, headroom, demand, active = learned.correction, learned.headroom, learned.demand, learned.active
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None

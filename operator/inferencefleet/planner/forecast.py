@@ -1,7 +1,8 @@
 """Demand: the arrival rate behind the signals, and Holt's linear trend on it for irregular tick intervals.
 
 The request rate the engines export counts completions, so during a backlog it shows capacity,
-not demand: arrivals = completions + growth of the waiting queue (``arrival_rate``). One tick's
+and while batches fill it lags: arrivals = completions + growth of the running requests (those
+admitted, not yet complete) + growth of the waiting queue (``arrival_rate``). One tick's
 queue growth can be a spike much shorter than a cold start; replicas sized for it are ready only
 after it passed (and then serve only new arrivals), so the instantaneous rate counts for at most
 ``spike_max`` x the smoothed level (``spike_bounded``); the level itself still takes the whole spike.
@@ -40,11 +41,14 @@ from pydantic import Field
 from .tuning import ForecastTuning
 
 
-def arrival_rate(completions: float, waiting: float, last_waiting: float | None, dt: float) -> float:
-    """Requests arriving per second: completions plus the queue's growth since the last tick (never less)."""
+def arrival_rate(completions: float, admitted: float, waiting: float, last_waiting: float | None,
+                 dt: float) -> float:
+    """Requests arriving per second: those leaving the queue (completions plus the growth of the running
+    requests, ``admitted``; never below 0) plus the queue's growth since the last tick (never less)."""
+    served = max(0.0, completions + admitted)
     if last_waiting is None or dt <= 0:
-        return completions
-    return completions + max(0.0, waiting - last_waiting) / dt
+        return served
+    return served + max(0.0, waiting - last_waiting) / dt
 
 
 @dataclass(frozen=True)
@@ -136,11 +140,12 @@ class DemandForecast:
     traffic_since: float | None = None
     waiting: Annotated[float, Field(ge=0)] | None = None
 
-    def observed(self, rate: float, waiting: float, active: bool, horizon: float, now: float, dt: float | None,
-                 tuning: ForecastTuning) -> tuple[DemandForecast, Demand]:
-        """The forecast after a tick with ``rate`` completions/s and ``waiting`` requests waiting, ``dt``
-        seconds after the last (None: the first tick), and the demand to plan for over ``horizon``."""
-        arrivals = arrival_rate(rate, waiting, self.waiting, dt or 0.0)
+    def observed(self, rate: float, admitted: float, waiting: float, active: bool, horizon: float, now: float,
+                 dt: float | None, tuning: ForecastTuning) -> tuple[DemandForecast, Demand]:
+        """The forecast after a tick with ``rate`` completions/s, ``admitted`` more requests running per
+        second and ``waiting`` requests waiting, ``dt`` seconds after the last (None: the first tick), and
+        the demand to plan for over ``horizon``."""
+        arrivals = arrival_rate(rate, admitted, waiting, self.waiting, dt or 0.0)
         traffic_since = (self.traffic_since if self.traffic_since is not None else now) if active else None
         warming = traffic_since is not None and now - traffic_since < tuning.trend_warmup_s
         holt = Holt(arrivals, 0.0)

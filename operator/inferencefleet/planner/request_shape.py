@@ -61,6 +61,11 @@ class RequestShape:
             workload = smoothed or Workload.default(max_context_tokens, tuning)
         return RequestShape(rates, running), workload
 
+    @property
+    def admitted(self) -> float:
+        """Growth of the running requests per second over the last rate window (0 if unknown)."""
+        return _admitted(self.running)
+
     def shifted(self, by: float) -> RequestShape:
         """The same shape with its times moved by ``by`` seconds (a clock step)."""
         return RequestShape(self.rates, tuple((t + by, n) for t, n in self.running))
