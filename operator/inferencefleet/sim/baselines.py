@@ -7,7 +7,8 @@ Knative KPA defaults). Targets (the one knob each baseline has) are chosen to be
   target ``waiting_target`` = 1 by default: a replica that queues more than one request has a full
   batch (max-num-seqs or KV cache), which is the point where TTFT starts to grow; a higher target
   lets queues (and TTFT) grow further before scaling. Sync 15 s, tolerance 10%, scale-down
-  stabilization 300 s (the highest recommendation of the last 300 s wins), scale-up limited to the
+  stabilization 300 s (the highest recommendation of the last 300 s wins; a new HPA's first
+  recommendation is the replica count it finds, as in Kubernetes), scale-up limited to the
   higher of +4 pods or +100% per 60 s, scale-down 100% per 15 s.
 - KEDA Prometheus scaler: polls ``sum(rate(vllm:request_success_total[1m]))`` every 30 s and feeds
   it to the same HPA as an external AverageValue metric. Threshold per replica =
@@ -63,6 +64,9 @@ class _HpaController:
     def __init__(self) -> None:
         self.recommendations: deque[tuple[float, int]] = deque()
         self.scale_ups: deque[tuple[float, int]] = deque()
+        self.started = False
+        """Whether it has decided: its first decision records the current count as a recommendation,
+        so a new HPA keeps the replicas it finds for a stabilization window."""
 
     def desired(self, now: float, current: int, ratio: float | None, pool: InferencePool) -> int:
         """``ratio`` = metric / target (None: metric missing, keep)."""
@@ -71,6 +75,9 @@ class _HpaController:
         else:
             raw = math.ceil(current * ratio) if current > 0 else math.ceil(ratio)
         raw = _clamp(pool, raw)
+        if not self.started:  # Kubernetes' recordInitialRecommendation
+            self.recommendations.append((now, current))
+            self.started = True
         self.recommendations.append((now, raw))
         while self.recommendations and self.recommendations[0][0] < now - HPA_DOWN_STABILIZATION:
             self.recommendations.popleft()

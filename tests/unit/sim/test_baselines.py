@@ -47,6 +47,15 @@ def test_hpa_does_not_scale_down_within_300s_of_a_peak() -> None:
     assert all(r == 1 for t, r in history if t > 300)
 
 
+def test_a_new_hpa_keeps_the_replicas_it_finds_for_the_stabilization_window() -> None:
+    """Kubernetes records the current count as a new HPA's first recommendation (recordInitialRecommendation)."""
+    hpa = HpaPolicy(waiting_target=1.0)
+    hpa.start([POOL], None)
+    counts = [hpa.decide(t, signals(t, waiting=0), view(12))[KEY].replicas for t in (0.0, 15.0, 285.0)]
+    assert counts == [12, 12, 12]
+    assert hpa.decide(315.0, signals(315.0, waiting=0), view(12))[KEY].replicas == 1
+
+
 def test_hpa_tolerance_keeps_replicas_within_ten_percent() -> None:
     hpa = HpaPolicy(waiting_target=2.0)
     hpa.start([POOL], None)
