@@ -54,6 +54,7 @@ BUILDS: dict[str, list[str]] = {
              "github.com/containernetworking/plugins/plugins/ipam/host-local",
              "github.com/containernetworking/plugins/plugins/main/loopback",
              "github.com/containernetworking/plugins/plugins/meta/portmap", "./pause"],
+    "coredns": ["."],
 }
 """Go module folder under cluster/ -> the commands built from it."""
 BUILD_TAGS = {"node": "seccomp"}
@@ -61,7 +62,7 @@ BUILD_TAGS = {"node": "seccomp"}
 and libseccomp."""
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm",
             "kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "bridge", "host-local",
-            "loopback", "portmap", "pause")
+            "loopback", "portmap", "pause", "coredns")
 KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
 """kwok's own stage sets (in its module's kustomize/stage): nodes Ready with leases, pods Ready at once,
 deleted pods gone; written to .cluster/bin/kwok-stages.yaml, kwok's --config."""
@@ -110,7 +111,7 @@ def build(quiet: bool = False) -> Path:
     for module, packages in BUILDS.items():
         started = time.monotonic()
         if not quiet:
-            print(f"building {', '.join(Path(p).name for p in packages)} (cluster/{module}) ...", flush=True)
+            print(f"building {', '.join(Path(p).name or module for p in packages)} (cluster/{module}) ...", flush=True)
         tags = [f"-tags={BUILD_TAGS[module]}"] if module in BUILD_TAGS else []
         done = subprocess.run(["go", "build", *tags, "-ldflags=-s -w", "-o", str(BIN) + "/", *packages],
                               cwd=HERE / module, env=env, capture_output=True, text=True)

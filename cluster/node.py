@@ -3,8 +3,10 @@
 What runs: containerd (CRI, overlayfs snapshots) starting containers with runc through its runc shim,
 the CNI bridge, host-local, loopback and portmap plugins wiring each pod into a bridge of its own,
 the kubelet (cgroupfs driver, cgroup v1 or v2), and kube-proxy (iptables mode), which routes the
-``kubernetes`` Service to the API server. All built from the modules pinned in ``cluster/`` (see
-``localcluster.BUILDS``); images come from buildah's storage (``nodeimages.py``).
+``kubernetes`` Service to the API server, and CoreDNS as the cluster DNS (``kubernetes.default.svc``, which
+kopf's in-cluster login uses, and every Service name). All built from the modules pinned in ``cluster/`` (see
+``localcluster.BUILDS``); images come from buildah's storage (``nodeimages.py``). CoreDNS and kube-proxy
+run as host processes rather than as pods, as the kubelet does.
 
 The node's address is the bridge's gateway (``NODE_IP``), created before anything starts: the API
 server is advertised there, so pods reach it through the ``kubernetes`` Service, and the host reaches
@@ -43,6 +45,7 @@ BRIDGE = "inferencefleet0"
 POD_CIDR = "10.88.0.0/16"
 NODE_IP = "10.88.0.1"
 """The bridge's gateway address: the node's InternalIP and the API server's advertised address."""
+CLUSTER_DOMAIN = "cluster.local"
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CAP_SYS_RESOURCE = 24
@@ -106,6 +109,7 @@ class RealNode:
         self._credentials()
         self._containerd()
         nodeimages.load(self.ctr, {nodeimages.pause_image(): (), **images})
+        self._coredns()
         self._kubelet()
         self._kube_proxy()
         return self
@@ -137,7 +141,9 @@ class RealNode:
     def _credentials(self) -> None:
         """Client certificates of the kubelet (a system:nodes member, for the Node authorizer) and kube-proxy."""
         pki = self.cluster.dir / "pki"
-        for name, subject in (("kubelet", f"/O=system:nodes/CN=system:node:{NAME}"), ("kube-proxy", "/CN=system:kube-proxy")):
+        identities = {"kubelet": f"/O=system:nodes/CN=system:node:{NAME}", "kube-proxy": "/CN=system:kube-proxy",
+                      "coredns": "/CN=system:coredns"}
+        for name, subject in identities.items():
             certificate(pki, name, subject)
             (self.dir / f"{name}.kubeconfig").write_text(kubeconfig(
                 self.cluster.server, self.cluster.ca,
@@ -174,6 +180,30 @@ imports = []
                            env={**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"})
         self.cluster.wait("containerd's socket", lambda: self.ctr("version"))
 
+    def _coredns(self) -> None:
+        """CoreDNS on the node's address, answering for cluster.local from the API and forwarding the rest."""
+        self.cluster.kubectl("create", "clusterrole", "system:coredns", "--verb=list,watch",
+                             "--resource=services,endpoints,endpointslices.discovery.k8s.io,pods,namespaces")
+        self.cluster.kubectl("create", "clusterrolebinding", "system:coredns", "--clusterrole=system:coredns",
+                             "--user=system:coredns")
+        ready = free_port()
+        (self.dir / "Corefile").write_text(f"""\
+.:53 {{
+    bind {NODE_IP}
+    ready 127.0.0.1:{ready}
+    errors
+    cache 5
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {self.dir / "coredns.kubeconfig"}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    forward . /etc/resolv.conf
+}}
+""")
+        self.cluster.spawn("coredns", "-conf", str(self.dir / "Corefile"))
+        self.cluster.wait("CoreDNS ready", lambda: _http_ok(f"http://127.0.0.1:{ready}/ready"))
+
     def _kubelet(self) -> None:
         port, healthz = free_port(), free_port()
         config = {
@@ -187,6 +217,7 @@ imports = []
             "cgroupDriver": "cgroupfs", "cgroupRoot": self.cgroup,
             "failCgroupV1": False,  # this machine mounts cgroup v1 controllers; v1.36 refuses them by default
             "failSwapOn": False, "podLogsDir": str(self.dir / "pod-logs"), "resolvConf": "/etc/resolv.conf",
+            "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN,
             # Never garbage-collect images (no registry could restore them) nor evict for a busy disk.
             "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
             "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",

@@ -49,8 +49,8 @@ class ControlPlane:
     """The session's running control plane and the operator's identity on it."""
 
     cluster: localcluster.Cluster
-    operator_kubeconfig: Path
-    """The chart's ServiceAccount token: the operator's exact RBAC."""
+    operator_kubeconfig: Path | None = None
+    """The chart's ServiceAccount token: the operator's exact RBAC (None: the operator runs as the chart's pod)."""
 
     def api(self) -> client.ApiClient:
         """An admin client."""
