@@ -76,6 +76,7 @@ THIRD_PARTY_CRDS = {
 }
 """CRDs of kinds we render but do not own, wrapped around the schemas vendored for the render tests."""
 SCHEMAS = ROOT / "tests/unit/render/schemas"
+SERVICE_CIDR = "10.96.0.0/16"
 GPU_NODES = 4
 GPUS_PER_NODE = 8
 READY_TIMEOUT = 90.0
@@ -290,7 +291,7 @@ class Cluster:
                     "--service-account-key-file", str(pki / "sa.pub"),
                     "--service-account-signing-key-file", str(pki / "sa.key"),
                     "--enable-admission-plugins", "OwnerReferencesPermissionEnforcement,NodeRestriction",
-                    "--service-cluster-ip-range", "10.96.0.0/16",
+                    "--service-cluster-ip-range", SERVICE_CIDR,
                     "--endpoint-reconciler-type", "none" if loopback else "lease",
                     "--profiling=false", "--v", "1")
         (self.dir / "kubeconfig").write_text(kubeconfig(

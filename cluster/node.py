@@ -38,7 +38,7 @@ from pathlib import Path
 
 import nodeimages
 import yaml
-from localcluster import BIN, Cluster, ClusterError, certificate, free_port, kubeconfig
+from localcluster import BIN, SERVICE_CIDR, Cluster, ClusterError, certificate, free_port, kubeconfig
 
 NAME = "inferencefleet-node"
 BRIDGE = "inferencefleet0"
@@ -120,6 +120,9 @@ class RealNode:
             _run("ip", "link", "add", BRIDGE, "type", "bridge")
         _run("ip", "addr", "replace", f"{NODE_IP}/{POD_CIDR.split('/')[1]}", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")
+        # Cluster IPs from the host go to the bridge, where kube-proxy's rules catch them, never to the host's
+        # gateway: a Service not programmed yet must not reach whatever answers there (a proxy, in this VM).
+        _run("ip", "route", "replace", SERVICE_CIDR, "dev", BRIDGE)
         (self.dir / "cni/net.d/10-inferencefleet.conflist").write_text(json.dumps({
             "cniVersion": "1.0.0", "name": "inferencefleet",
             "plugins": [
