@@ -1,10 +1,11 @@
 """A real Kubernetes control plane on 127.0.0.1, built from pinned Go modules: ``make cluster``.
 
-What runs: etcd, kube-apiserver (TLS, RBAC, service-account tokens, OwnerReferencesPermissionEnforcement),
-kube-controller-manager (Deployment, ReplicaSet, garbage collector, service-account token and root-CA
-publishers), kube-scheduler, and kwok, which plays the kubelet for pods on fake GPU nodes so that they
-become Running and Ready. Our CRDs and the LeaderWorkerSet and PodMonitor CRDs are installed. A real
-worker node that runs pods for real (kubelet, containerd, runc, CNI, kube-proxy) can join it: ``node.py``.
+What runs: etcd, kube-apiserver (TLS, Node and RBAC authorization, service-account tokens,
+OwnerReferencesPermissionEnforcement and NodeRestriction), kube-controller-manager (Deployment,
+ReplicaSet, garbage collector, service-account token and root-CA publishers), kube-scheduler, and kwok,
+which plays the kubelet for pods on fake GPU nodes so that they become Running and Ready. Our CRDs and
+the LeaderWorkerSet and PodMonitor CRDs are installed. A real worker node that runs pods for real
+(kubelet, containerd, runc, CNI, kube-proxy, CoreDNS) can join it: ``node.py``.
 
 Binaries are built into ``.cluster/bin`` from the modules under ``cluster/`` and rebuilt only when a
 pin (go.mod / go.sum) or this file's build list changes; the Go build cache makes a rebuild fast.
@@ -209,8 +210,8 @@ class Cluster:
     gpus_per_node: int = GPUS_PER_NODE
     pods_per_node: int = 110
     address: str = "127.0.0.1"
-    """Where the API server is advertised. Another than loopback (for a real node's pods) makes it listen on
-    every interface and publish that address as the ``kubernetes`` Service's endpoint."""
+    """Where the API server is advertised. Any address but loopback (a real node's, for its pods) makes it
+    listen on every interface and publish that address as the ``kubernetes`` Service's endpoint."""
     server: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 

@@ -88,7 +88,7 @@ class RealNode:
 
     @property
     def cgroup(self) -> str:
-        """The kubelet's cgroup root, one per cluster folder (several clusters may run at once)."""
+        """The kubelet's cgroup root, named after the cluster folder: a killed run's leftovers never collide."""
         return f"/inferencefleet-{hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]}"
 
     def ctr(self, *args: str) -> str:

@@ -37,8 +37,8 @@ from ..integration.operator.conftest import (
     has_condition,
     wait_for,
 )
-from . import test_closed_loop as closed_loop_scenario
 from .conftest import node
+from .test_closed_loop import IN_FLIGHT as SCENARIO_IN_FLIGHT
 from .test_closed_loop import (
     POOL,
     REQUEST,
@@ -49,11 +49,10 @@ from .test_closed_loop import (
     write_targets,
 )
 
-IN_FLIGHT = 4 * closed_loop_scenario.IN_FLIGHT
-"""The burst's clients. The operator drains the waiting requests over the measured cold start: about 10 s on the
-real node (the engine's startup probe runs every 10 s), 5 x the scenario's 2 s that kwok's instant pods match.
-With the scenario's 64 clients the 56 waiting ask for 5.6 req/s, and one replica (19.7 req/s planned) suffices:
-the measured 2026-12-04 status said so (backlog 5.59, demand 11.6, needed 1). 256 clients make about 25 req/s."""
+IN_FLIGHT = 4 * SCENARIO_IN_FLIGHT
+"""The burst's clients. The operator drains the waiting requests over the measured cold start, about 10 s here
+(the engine's startup probe runs every 10 s) against kwok's 2 s. With 64 clients the pool's status read backlog
+5.59 req/s, demand 11.6 and needed 1 (a replica plans 19.7 req/s); 256 make about 25 req/s of backlog."""
 POD_TIMEOUT = 180.0
 """A pod's start on the loaded 2-core machine: sandbox, image snapshot, Python start, the readiness probes."""
 ENGINE_PORT = 8000
