@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e lint crds venv prometheus chromium cluster-bin cluster cluster-down golden clean buildah base-image image rules
+.PHONY: demo test e2e lint crds venv prometheus chromium node-deps cluster-bin cluster cluster-down golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,19 @@ prometheus:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus openssl; }
 
+# From Debian for the real node (cluster/node.py): runc's seccomp support is built with cgo against
+# libseccomp; the kubelet, kube-proxy and the CNI plugins run iptables, ip and conntrack.
+node-deps:
+	@command -v iptables >/dev/null && command -v conntrack >/dev/null && command -v ip >/dev/null \
+	  && command -v gcc >/dev/null && pkg-config --exists libseccomp 2>/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
+	    iptables conntrack iproute2 gcc libc6-dev pkg-config libseccomp-dev; }
+
 # The real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
-# helm) built from the Go modules pinned in cluster/ into .cluster/bin; rebuilt only when a pin changes.
-cluster-bin: $(STAMP) prometheus
+# helm) and the real node (kubelet, kube-proxy, containerd, runc, CNI plugins, CoreDNS) built from the
+# Go modules pinned in cluster/ into .cluster/bin; rebuilt only when a pin changes.
+cluster-bin: $(STAMP) prometheus node-deps
 	$(BIN)/python cluster/localcluster.py build
 
 # Start it on 127.0.0.1; the kubeconfig goes to .cluster/kubeconfig.
@@ -89,13 +99,13 @@ test: $(STAMP) prometheus chromium cluster-bin image
 	$(BIN)/inferencefleet crds --check
 	$(BIN)/python -m pytest -q
 
-# The e2e scenarios alone (also part of `make test`), on the local real control plane: scripted
-# assertions and timeouts, no manual watches.
-e2e: $(STAMP) prometheus cluster-bin
+# The e2e scenarios alone (also part of `make test`), on the local real control plane and on a real node
+# running the chart with the built images: scripted assertions and timeouts, no manual watches.
+e2e: $(STAMP) prometheus cluster-bin image
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff check operator tests benchmarks cluster
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -1,9 +1,11 @@
 """A real Kubernetes control plane on 127.0.0.1, built from pinned Go modules: ``make cluster``.
 
-What runs: etcd, kube-apiserver (TLS, RBAC, service-account tokens, OwnerReferencesPermissionEnforcement),
-kube-controller-manager (Deployment, ReplicaSet, garbage collector, service-account token and root-CA
-publishers), kube-scheduler, and kwok, which plays the kubelet for pods on fake GPU nodes so that they
-become Running and Ready. Our CRDs and the LeaderWorkerSet and PodMonitor CRDs are installed.
+What runs: etcd, kube-apiserver (TLS, Node and RBAC authorization, service-account tokens,
+OwnerReferencesPermissionEnforcement and NodeRestriction), kube-controller-manager (Deployment,
+ReplicaSet, garbage collector, service-account token and root-CA publishers), kube-scheduler, and kwok,
+which plays the kubelet for pods on fake GPU nodes so that they become Running and Ready. Our CRDs and
+the LeaderWorkerSet and PodMonitor CRDs are installed. A real worker node that runs pods for real
+(kubelet, containerd, runc, CNI, kube-proxy, CoreDNS) can join it: ``node.py``.
 
 Binaries are built into ``.cluster/bin`` from the modules under ``cluster/`` and rebuilt only when a
 pin (go.mod / go.sum) or this file's build list changes; the Go build cache makes a rebuild fast.
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +44,26 @@ CACHE = Path(os.environ.get("INFERENCEFLEET_CLUSTER_CACHE", ROOT / ".cluster"))
 BIN = CACHE / "bin"
 BUILDS: dict[str, list[str]] = {
     "controlplane": ["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager",
-                     "k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubectl", "./etcd"],
+                     "k8s.io/kubernetes/cmd/kube-scheduler", "k8s.io/kubernetes/cmd/kubectl", "./etcd",
+                     "k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"],
     "kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
     "helm": ["helm.sh/helm/v4/cmd/helm"],
+    "node": ["github.com/containerd/containerd/v2/cmd/containerd",
+             "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+             "github.com/containerd/containerd/v2/cmd/ctr", "github.com/opencontainers/runc",
+             "github.com/containernetworking/plugins/plugins/main/bridge",
+             "github.com/containernetworking/plugins/plugins/ipam/host-local",
+             "github.com/containernetworking/plugins/plugins/main/loopback",
+             "github.com/containernetworking/plugins/plugins/meta/portmap", "./pause"],
+    "coredns": ["."],
 }
 """Go module folder under cluster/ -> the commands built from it."""
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm")
+BUILD_TAGS = {"node": "seccomp"}
+"""runc applies seccomp filters (the RuntimeDefault profile the chart asks for) only when built with cgo
+and libseccomp."""
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm",
+            "kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "bridge", "host-local",
+            "loopback", "portmap", "pause", "coredns")
 KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
 """kwok's own stage sets (in its module's kustomize/stage): nodes Ready with leases, pods Ready at once,
 deleted pods gone; written to .cluster/bin/kwok-stages.yaml, kwok's --config."""
@@ -61,6 +77,7 @@ THIRD_PARTY_CRDS = {
 }
 """CRDs of kinds we render but do not own, wrapped around the schemas vendored for the render tests."""
 SCHEMAS = ROOT / "tests/unit/render/schemas"
+SERVICE_CIDR = "10.96.0.0/16"
 GPU_NODES = 4
 GPUS_PER_NODE = 8
 READY_TIMEOUT = 90.0
@@ -76,9 +93,8 @@ class ClusterError(RuntimeError):
 def _pins() -> str:
     digest = hashlib.sha256(json.dumps(BUILDS, sort_keys=True).encode())
     for module in sorted(BUILDS):
-        for name in ("go.mod", "go.sum"):
-            digest.update((HERE / module / name).read_bytes())
-    digest.update((HERE / "controlplane/etcd/main.go").read_bytes())
+        for path in (HERE / module / "go.mod", HERE / module / "go.sum", *sorted((HERE / module).rglob("*.go"))):
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -89,13 +105,17 @@ def build(quiet: bool = False) -> Path:
         return BIN
     if shutil.which("go") is None:
         raise ClusterError("the Go toolchain is needed to build the control plane: install Go 1.26 (golang.org/dl)")
+    if shutil.which("pkg-config") is None or subprocess.run(["pkg-config", "--exists", "libseccomp"]).returncode:
+        raise ClusterError("runc is built with seccomp support, which needs cgo and libseccomp: "
+                           "apt-get install pkg-config gcc libseccomp-dev")
     BIN.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     for module, packages in BUILDS.items():
         started = time.monotonic()
         if not quiet:
-            print(f"building {', '.join(Path(p).name for p in packages)} (cluster/{module}) ...", flush=True)
-        done = subprocess.run(["go", "build", "-ldflags=-s -w", "-o", str(BIN) + "/", *packages],
+            print(f"building {', '.join(Path(p).name or module for p in packages)} (cluster/{module}) ...", flush=True)
+        tags = [f"-tags={BUILD_TAGS[module]}"] if module in BUILD_TAGS else []
+        done = subprocess.run(["go", "build", *tags, "-ldflags=-s -w", "-o", str(BIN) + "/", *packages],
                               cwd=HERE / module, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise ClusterError(f"go build in cluster/{module} failed:\n{done.stderr[-4000:]}")
@@ -145,22 +165,27 @@ def _pki(pki: Path) -> None:
              "controller-manager": ("/CN=system:kube-controller-manager", None),
              "scheduler": ("/CN=system:kube-scheduler", None)}
     for name, (subject, ext) in certs.items():
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
-                 "-out", f"{name}.csr", cwd=pki)
-        extra = ["-extfile", "/dev/stdin"] if ext else []
-        args = ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "3650", "-out", f"{name}.crt", *extra]
-        done = subprocess.run(["openssl", *args], cwd=pki, input=ext or "", capture_output=True, text=True)
-        if done.returncode != 0:
-            raise ClusterError(f"openssl x509 for {name} failed: {done.stderr.strip()}")
+        certificate(pki, name, subject, ext)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+def certificate(pki: Path, name: str, subject: str, ext: str | None = None) -> None:
+    """``pki/name.crt`` and ``.key`` for ``subject`` (with the ``ext`` extensions), signed by the cluster's CA."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", cwd=pki)
+    extra = ["-extfile", "/dev/stdin"] if ext else []
+    args = ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "3650", "-out", f"{name}.crt", *extra]
+    done = subprocess.run(["openssl", *args], cwd=pki, input=ext or "", capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ClusterError(f"openssl x509 for {name} failed: {done.stderr.strip()}")
 
 
 # --- processes --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -184,6 +209,9 @@ class Cluster:
     nodes: int = GPU_NODES
     gpus_per_node: int = GPUS_PER_NODE
     pods_per_node: int = 110
+    address: str = "127.0.0.1"
+    """Where the API server is advertised. Any address but loopback (a real node's, for its pods) makes it
+    listen on every interface and publish that address as the ``kubernetes`` Service's endpoint."""
     server: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -204,15 +232,17 @@ class Cluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
         return done
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start ``BIN/name`` in a session of its own, logging to ``logs/name.log``; ``stop`` ends it."""
         log = (self.dir / "logs" / f"{name}.log").open("ab")
         process = subprocess.Popen([str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         self.processes[name] = process
         with (self.dir / "pids").open("a") as pids:
             pids.write(f"{name} {process.pid}\n")
 
-    def _wait(self, what: str, check: object, timeout: float = READY_TIMEOUT) -> None:
+    def wait(self, what: str, check: Callable[[], object], timeout: float = READY_TIMEOUT) -> None:
+        """Poll ``check`` until it is truthy; fail at once if a component exits, and after ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
@@ -220,7 +250,7 @@ class Cluster:
                     raise ClusterError(f"{name} exited with {process.returncode} while waiting for {what}; "
                                        f"log: {self.dir / 'logs' / (name + '.log')}:\n{self.log_tail(name)}")
             with contextlib.suppress(Exception):
-                if check():  # type: ignore[operator]
+                if check():
                     return
             time.sleep(0.2)
         raise ClusterError(f"timed out after {timeout:g}s waiting for {what}; logs in {self.dir / 'logs'}")
@@ -243,43 +273,47 @@ class Cluster:
         (self.dir / "pids").write_text("")
         pki = self.dir / "pki"
         _pki(pki)
-        etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         self.server = f"https://127.0.0.1:{api_port}"
         etcd = f"http://127.0.0.1:{etcd_port}"
-        self._spawn("etcd", "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd,
+        self.spawn("etcd", "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd,
                     "--advertise-client-urls", etcd, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
                     "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
                     "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
                     "--unsafe-no-fsync", "--log-level", "warn")
-        self._spawn("kube-apiserver", "--etcd-servers", etcd, "--bind-address", "127.0.0.1",
-                    "--advertise-address", "127.0.0.1", "--secure-port", str(api_port),
+        loopback = self.address == "127.0.0.1"
+        self.spawn("kube-apiserver", "--etcd-servers", etcd, "--bind-address", "127.0.0.1" if loopback else "0.0.0.0",
+                    "--advertise-address", self.address, "--secure-port", str(api_port),
                     "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
-                    "--client-ca-file", str(pki / "ca.crt"), "--authorization-mode", "RBAC",
+                    "--client-ca-file", str(pki / "ca.crt"), "--authorization-mode", "Node,RBAC",
+                    "--kubelet-client-certificate", str(pki / "admin.crt"), "--kubelet-client-key", str(pki / "admin.key"),
+                    "--kubelet-preferred-address-types", "InternalIP",
                     "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
                     "--service-account-key-file", str(pki / "sa.pub"),
                     "--service-account-signing-key-file", str(pki / "sa.key"),
-                    "--enable-admission-plugins", "OwnerReferencesPermissionEnforcement",
-                    "--service-cluster-ip-range", "10.96.0.0/16", "--endpoint-reconciler-type", "none",
+                    "--enable-admission-plugins", "OwnerReferencesPermissionEnforcement,NodeRestriction",
+                    "--service-cluster-ip-range", SERVICE_CIDR,
+                    "--endpoint-reconciler-type", "none" if loopback else "lease",
                     "--profiling=false", "--v", "1")
         (self.dir / "kubeconfig").write_text(kubeconfig(
             self.server, pki / "ca.crt",
             {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}))
-        self._wait("kube-apiserver /readyz", self._readyz)
+        self.wait("kube-apiserver /readyz", self._readyz)
         for component in ("controller-manager", "scheduler"):
             (self.dir / f"{component}.kubeconfig").write_text(kubeconfig(
                 self.server, pki / "ca.crt",
                 {"client-certificate": str(pki / f"{component}.crt"), "client-key": str(pki / f"{component}.key")}))
         cm = str(self.dir / "controller-manager.kubeconfig")
-        self._spawn("kube-controller-manager", "--kubeconfig", cm, "--authentication-kubeconfig", cm,
+        self.spawn("kube-controller-manager", "--kubeconfig", cm, "--authentication-kubeconfig", cm,
                     "--authorization-kubeconfig", cm, "--bind-address", "127.0.0.1", "--secure-port", "0",
                     "--leader-elect=false", "--use-service-account-credentials",
                     "--service-account-private-key-file", str(pki / "sa.key"),
                     "--root-ca-file", str(pki / "ca.crt"), "--concurrent-gc-syncs", "5", "--v", "1")
         sched = str(self.dir / "scheduler.kubeconfig")
-        self._spawn("kube-scheduler", "--kubeconfig", sched, "--authentication-kubeconfig", sched,
+        self.spawn("kube-scheduler", "--kubeconfig", sched, "--authentication-kubeconfig", sched,
                     "--authorization-kubeconfig", sched, "--bind-address", "127.0.0.1", "--secure-port", "0",
                     "--leader-elect=false", "--v", "1")
-        self._spawn("kwok", "--kubeconfig", str(self.kubeconfig), "--config", str(BIN / STAGES),
+        self.spawn("kwok", "--kubeconfig", str(self.kubeconfig), "--config", str(BIN / STAGES),
                     "--manage-all-nodes=false",
                     "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
                     "--node-ip", "127.0.0.1", "--cidr", "10.244.0.0/16", "--server-address", "127.0.0.1:0",
@@ -290,13 +324,14 @@ class Cluster:
     def _install(self) -> None:
         self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         self.kubectl("apply", "--server-side", "-f", "-", input=third_party_crds())
-        self.kubectl("apply", "--server-side", "-f", "-",
-                     input=fake_gpu_nodes(self.nodes, self.gpus_per_node, self.pods_per_node))
+        if self.nodes:
+            self.kubectl("apply", "--server-side", "-f", "-",
+                         input=fake_gpu_nodes(self.nodes, self.gpus_per_node, self.pods_per_node))
         self.kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
-        self._wait("fake GPU nodes Ready", lambda: self.kubectl(
+        self.wait("fake GPU nodes Ready", lambda: self.kubectl(
             "get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
         ).stdout.split() == ["True"] * self.nodes)
-        self._wait("the default ServiceAccount", lambda: self.kubectl(
+        self.wait("the default ServiceAccount", lambda: self.kubectl(
             "get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0)
 
     def stop(self) -> None:

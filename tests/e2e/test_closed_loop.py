@@ -24,7 +24,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,30 @@ SCALE_DOWN_DELAY = 10.0
 IN_FLIGHT = 64
 """Closed-loop clients during the burst: 16 x max-num-seqs, so even two replicas leave about 56 waiting."""
 PROMPT, OUTPUT = 100, 24
+REQUEST = {"prompt": "hi", "max_tokens": OUTPUT, "stream": True, "sim": {"prompt_tokens": PROMPT}}
+"""One closed-loop client's request: streamed, so that hanging up drops it at the engine's next token."""
 SIGNALS_WINDOW = "5s"
 """Rate and quantile window of the operator's queries: five 1 s scrapes."""
+
+
+def scrape_config(targets: Path) -> str:
+    """Prometheus scraping every second the targets listed in ``targets`` (file service discovery)."""
+    return f"""
+global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+- job_name: engine-sim
+  file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]
+"""
+
+
+def write_targets(path: Path, pods: dict[str, tuple[str, str]]) -> None:
+    """Prometheus file service discovery of {address: (namespace, pod)} of the pool, with the labels the rendered
+    PodMonitor gives a pod and the operator's queries group by."""
+    groups = [{"targets": [address], "labels": {"namespace": namespace, "inferencefleet_io_pool": POOL, "pod": pod}}
+              for address, (namespace, pod) in pods.items()]
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps(groups))
+    os.replace(staged, path)  # atomic: Prometheus never reads half a file
 
 
 def engine_flags(args: list[str]) -> argparse.Namespace:
@@ -82,14 +104,9 @@ class Pods:
         self.write_targets()
 
     def write_targets(self) -> None:
-        """Prometheus file service discovery: the ready engines, with the labels the rendered PodMonitor gives
-        a pod and the operator's queries group by."""
-        groups = [{"targets": [f"127.0.0.1:{engine.server.port}"],
-                   "labels": {"namespace": self.namespace, "inferencefleet_io_pool": POOL, "pod": name}}
-                  for name, engine in sorted(self.engines.items())]
-        staged = self.targets.with_suffix(".tmp")
-        staged.write_text(json.dumps(groups))
-        os.replace(staged, self.targets)  # atomic: Prometheus never reads half a file
+        """The ready engines as the scrape targets of their pods."""
+        write_targets(self.targets, {f"127.0.0.1:{engine.server.port}": (self.namespace, name)
+                                     for name, engine in sorted(self.engines.items())})
 
     def ready_pods(self) -> dict[str, list[str]]:
         """{pod name: container args} of the pool's Ready pods that are not terminating."""
@@ -131,9 +148,7 @@ class Pods:
             engine = min(self.engines.values(), key=self.in_flight.__getitem__)
             self.in_flight[engine] += 1
             try:
-                async with engine.post("/v1/completions", json={
-                        "prompt": "hi", "max_tokens": OUTPUT, "stream": True,
-                        "sim": {"prompt_tokens": PROMPT}}) as response:
+                async with engine.post("/v1/completions", json=REQUEST) as response:
                     assert response.status == 200, await response.text()
                     async for _ in response.content:
                         pass
@@ -164,58 +179,64 @@ def decision(api: client.ApiClient, namespace: str, action: str) -> Callable[[],
     return latest
 
 
+async def closed_loop(api: client.ApiClient, namespace: str, load: Callable[[], Coroutine[Any, Any, None]],
+                      in_flight: int = IN_FLIGHT) -> None:
+    """The scenario and its assertions, whoever runs the operator and the engines: ``load`` is one closed-loop
+    client of the pool's engines until cancelled, ``in_flight`` of them during the burst. Creates the quota and
+    the pool in ``namespace``."""
+    assert SCENARIO["spec"]["autoscaling"]["behavior"]["scaleDownDelay"] == f"{SCALE_DOWN_DELAY:g}s"
+    scenario = {**SCENARIO, "metadata": {**SCENARIO["metadata"], "namespace": namespace}}
+    burst = [asyncio.create_task(load()) for _ in range(in_flight - 1)]
+    steady = asyncio.create_task(load())
+    try:
+        await asyncio.to_thread(create, api, example("quota.yaml"))
+        await asyncio.to_thread(create, api, scenario)
+
+        scaled = await asyncio.to_thread(
+            wait_for, replicas_where(api, namespace, lambda n: n > 1), "the operator to scale the Deployment above 1")
+        up = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleUp"), "a ScaleUp decision in the status")
+        assert (up["from"], up["to"], up["applied"]) == (1, scaled.spec.replicas, True)
+        sizing = re.search(r"forecast ([\d.]+) req/s(?: \(no trend[^)]*\))? over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
+        assert sizing, f"the ScaleUp reason does not give the forecast and the replicas it needs: {up['reason']!r}"
+        assert int(sizing[2]) >= up["to"]
+        metrics = await asyncio.to_thread(
+            wait_for, lambda: has_condition(api, namespace, POOL, "MetricsAvailable", "True"), "MetricsAvailable=True")
+        assert metrics["reason"] == "SignalsFresh"
+        await asyncio.to_thread(wait_for, lambda: get_pool(api, namespace, POOL)["status"].get("readyReplicas") == up["to"],
+                                f"{up['to']} ready replicas in the pool's status")
+
+        ended = time.monotonic()  # until now most requests waited: a correct delay counts from later
+        await hang_up(burst)
+        down = await asyncio.to_thread(
+            wait_for, replicas_where(api, namespace, lambda n: n < up["to"]), "the scale-down after the delay",
+            SCALE_DOWN_DELAY + TIMEOUT)
+        held = time.monotonic() - ended
+        assert held >= SCALE_DOWN_DELAY, (
+            f"scaled down to {down.spec.replicas} {held:.1f}s after the burst ended, "
+            f"inside the {SCALE_DOWN_DELAY:g}s scale-down delay")
+        scaled_down = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleDown"), "a ScaleDown decision")
+        assert (scaled_down["from"], scaled_down["to"]) == (up["to"], down.spec.replicas)
+        window = re.search(r"at most (\d+) needed over the last (\d+)s \(the scale-down delay", scaled_down["reason"])
+        assert window, f"the ScaleDown reason does not give the window it was sized on: {scaled_down['reason']!r}"
+        assert int(window[1]) == down.spec.replicas and int(window[2]) >= SCALE_DOWN_DELAY
+        await hang_up([steady])
+    finally:
+        for task in (*burst, steady):
+            task.cancel()
+        await asyncio.gather(*burst, steady, return_exceptions=True)
+
+
 async def test_a_queue_scales_the_pool_up_and_the_scale_down_delay_holds_it_after_the_burst(
         control_plane: ControlPlane, namespace: str, start_engine: Start, tmp_path: Path,
         prometheus_binaries: None) -> None:
-    assert SCENARIO["spec"]["autoscaling"]["behavior"]["scaleDownDelay"] == f"{SCALE_DOWN_DELAY:g}s"
     api = control_plane.api()
     targets = tmp_path / "targets.json"
     cluster = Pods(api, namespace, start_engine, targets)
-    scenario = {**SCENARIO, "metadata": {**SCENARIO["metadata"], "namespace": namespace}}
-    config = f"""
-global: {{scrape_interval: 1s, scrape_timeout: 1s}}
-scrape_configs:
-- job_name: engine-sim
-  file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]
-"""
-    with prometheus(tmp_path / "tsdb", config) as url, running_operator(
+    with prometheus(tmp_path / "tsdb", scrape_config(targets)) as url, running_operator(
             control_plane, tmp_path, url, env={"INFERENCEFLEET_SIGNALS_WINDOW": SIGNALS_WINDOW}):
         controller = asyncio.create_task(cluster.run())
-        burst = [asyncio.create_task(cluster.client()) for _ in range(IN_FLIGHT - 1)]
-        steady = asyncio.create_task(cluster.client())
         try:
-            await asyncio.to_thread(create, api, example("quota.yaml"))
-            await asyncio.to_thread(create, api, scenario)
-
-            scaled = await asyncio.to_thread(
-                wait_for, replicas_where(api, namespace, lambda n: n > 1), "the operator to scale the Deployment above 1")
-            up = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleUp"), "a ScaleUp decision in the status")
-            assert (up["from"], up["to"], up["applied"]) == (1, scaled.spec.replicas, True)
-            sizing = re.search(r"forecast ([\d.]+) req/s(?: \(no trend[^)]*\))? over the [\d.]+s cold start needs (\d+) replicas", up["reason"])
-            assert sizing, f"the ScaleUp reason does not give the forecast and the replicas it needs: {up['reason']!r}"
-            assert int(sizing[2]) >= up["to"]
-            metrics = await asyncio.to_thread(
-                wait_for, lambda: has_condition(api, namespace, POOL, "MetricsAvailable", "True"), "MetricsAvailable=True")
-            assert metrics["reason"] == "SignalsFresh"
-            await asyncio.to_thread(wait_for, lambda: get_pool(api, namespace, POOL)["status"].get("readyReplicas") == up["to"],
-                                    f"{up['to']} ready replicas in the pool's status")
-
-            ended = time.monotonic()  # until now some 56 requests waited: a correct delay counts from later
-            await hang_up(burst)
-            down = await asyncio.to_thread(
-                wait_for, replicas_where(api, namespace, lambda n: n < up["to"]), "the scale-down after the delay",
-                SCALE_DOWN_DELAY + TIMEOUT)
-            held = time.monotonic() - ended
-            assert held >= SCALE_DOWN_DELAY, (
-                f"scaled down to {down.spec.replicas} {held:.1f}s after the burst ended, "
-                f"inside the {SCALE_DOWN_DELAY:g}s scale-down delay")
-            scaled_down = await asyncio.to_thread(wait_for, decision(api, namespace, "ScaleDown"), "a ScaleDown decision")
-            assert (scaled_down["from"], scaled_down["to"]) == (up["to"], down.spec.replicas)
-            window = re.search(r"at most (\d+) needed over the last (\d+)s \(the scale-down delay", scaled_down["reason"])
-            assert window, f"the ScaleDown reason does not give the window it was sized on: {scaled_down['reason']!r}"
-            assert int(window[1]) == down.spec.replicas and int(window[2]) >= SCALE_DOWN_DELAY
-            await hang_up([steady])
+            await closed_loop(api, namespace, cluster.client)
         finally:
-            for task in (controller, *burst, steady):
-                task.cancel()
-            await asyncio.gather(controller, *burst, steady, return_exceptions=True)
+            controller.cancel()
+            await asyncio.gather(controller, return_exceptions=True)

@@ -77,8 +77,9 @@ def backfill(points: Iterable[Point], data_dir: Path) -> None:
 
 @contextmanager
 def prometheus(data_dir: Path, config: str = "global: {}\n", ready_within: float = 30.0,
-               tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    """Run Prometheus on ``data_dir`` with ``config`` (YAML) on a free loopback port; yields its URL.
+               tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run Prometheus on ``data_dir`` with ``config`` (YAML) on a free port of ``host`` (loopback unless pods
+    must reach it); yields its URL.
 
     With ``tls`` (certificate file, key file) it serves https only.
     """
@@ -94,10 +95,10 @@ def prometheus(data_dir: Path, config: str = "global: {}\n", ready_within: float
     log = (data_dir.parent / f"{data_dir.name}.log").open("w+")
     process = subprocess.Popen(
         [binary("prometheus"), f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *flags],
+         f"--web.listen-address={host}:{port}", "--log.level=warn", *flags],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
     try:
         _wait_ready(url, process, log, ready_within)
         yield url

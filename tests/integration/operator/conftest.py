@@ -49,8 +49,8 @@ class ControlPlane:
     """The session's running control plane and the operator's identity on it."""
 
     cluster: localcluster.Cluster
-    operator_kubeconfig: Path
-    """The chart's ServiceAccount token: the operator's exact RBAC."""
+    operator_kubeconfig: Path | None = None
+    """The chart's ServiceAccount token: the operator's exact RBAC (None: the operator runs as the chart's pod)."""
 
     def api(self) -> client.ApiClient:
         """An admin client."""
@@ -91,13 +91,22 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
     """A fresh namespace for one test; the test's FleetQuotas and namespace are deleted after it."""
+    with fresh_namespace(control_plane) as name:
+        yield name
+
+
+@contextmanager
+def fresh_namespace(plane: ControlPlane) -> Iterator[str]:
+    """A new namespace; its pools, every FleetQuota and the namespace are deleted after the block."""
     name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(control_plane.api()).create_namespace({"metadata": {"name": name}})
-    yield name
-    # Pools first and synchronously (they have no finalizers): the next test's quota must not count them.
-    control_plane.kubectl("delete", "inferencepools", "--all", "-n", name, "--wait=true", "--timeout=60s", check=False)
-    control_plane.kubectl("delete", "fleetquotas", "--all", "--wait=false", check=False)
-    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    client.CoreV1Api(plane.api()).create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        # Pools first and synchronously (they have no finalizers): the next test's quota must not count them.
+        plane.kubectl("delete", "inferencepools", "--all", "-n", name, "--wait=true", "--timeout=60s", check=False)
+        plane.kubectl("delete", "fleetquotas", "--all", "--wait=false", check=False)
+        plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def pool(name: str, namespace: str, mode: str = "Managed", **spec: Any) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""Images for the real node's containerd, from buildah's local storage: no registry is reachable here.
+
+``make image`` builds the operator and engine-sim images with buildah (vfs storage). Each image is written
+once to an OCI archive in ``.cluster/images`` (named by image id, so a rebuilt image is written again) and
+imported into containerd's ``k8s.io`` namespace, where the kubelet finds it (pods use imagePullPolicy
+IfNotPresent or Never). The pod sandbox image is built here from ``cluster/node/pause``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from localcluster import BIN, CACHE, ClusterError
+
+PAUSE_IMAGE = "localhost/inferencefleet/pause:dev"
+ARCHIVES = CACHE / "images"
+PAUSE_DIGEST_LABEL = "io.inferencefleet.pause.sha256"
+"""The pause binary's digest, kept on the image so that a rebuilt binary rebuilds the image."""
+
+
+def buildah(*args: str) -> str:
+    """Run buildah on the vfs storage ``make image`` uses; its output."""
+    if shutil.which("buildah") is None:
+        raise ClusterError("buildah is needed to load images into the real node: apt-get install buildah "
+                           "(make image installs it)")
+    done = subprocess.run(["buildah", "--storage-driver", "vfs", *args], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise ClusterError(f"buildah {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def image_id(image: str) -> str:
+    """The id of a local image; fails saying how to build it when it is missing."""
+    try:
+        return buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image)
+    except ClusterError as error:
+        raise ClusterError(f"image {image} is not in buildah's storage: run `make image` ({error})") from None
+
+
+def pause_image() -> str:
+    """Build the sandbox image (the static ``pause`` binary alone) unless it holds the current binary."""
+    digest = hashlib.sha256((BIN / "pause").read_bytes()).hexdigest()
+    with_label = subprocess.run(["buildah", "--storage-driver", "vfs", "inspect", "--type", "image", "--format",
+                                 f'{{{{index .ImageAnnotations "{PAUSE_DIGEST_LABEL}"}}}}', PAUSE_IMAGE],
+                                capture_output=True, text=True)
+    if with_label.returncode == 0 and with_label.stdout.strip() == digest:
+        return PAUSE_IMAGE
+    container = buildah("from", "scratch")
+    try:
+        buildah("copy", container, str(BIN / "pause"), "/pause")
+        buildah("config", "--entrypoint", '["/pause"]', "--user", "65535:65535",
+                "--annotation", f"{PAUSE_DIGEST_LABEL}={digest}", container)
+        buildah("commit", "--quiet", container, PAUSE_IMAGE)
+    finally:
+        buildah("rm", container)
+    return PAUSE_IMAGE
+
+
+def archive(image: str) -> Path:
+    """The image as an OCI archive whose index names it ``image`` (written once per image id)."""
+    ident = image_id(image)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", image)
+    path = ARCHIVES / f"{stem}-{ident[:12]}.tar"
+    if not path.exists():
+        ARCHIVES.mkdir(parents=True, exist_ok=True)
+        for stale in ARCHIVES.glob(f"{stem}-*.tar"):
+            stale.unlink()
+        staged = path.with_suffix(".partial")
+        staged.unlink(missing_ok=True)
+        buildah("push", "--quiet", image, f"oci-archive:{staged}:{image}")
+        staged.rename(path)
+    return path
+
+
+def load(ctr: Callable[..., str], images: dict[str, tuple[str, ...]]) -> None:
+    """Import each image into containerd's k8s.io namespace, also under its ``images`` aliases (names a pod
+    spec may use, e.g. a scenario's unqualified ``inferencefleet/engine-sim:dev``)."""
+    for image, aliases in images.items():
+        ctr("images", "import", str(archive(image)))
+        for alias in aliases:
+            ctr("images", "tag", "--force", image, alias)
