@@ -19,6 +19,9 @@ SHM_GI_PER_GPU = 4
 STARTUP_PERIOD = 10
 STARTUP_MARGIN = 1.5
 """The startup probe allows this multiple of autoscaling.coldStart before the kubelet restarts the pod."""
+STARTUP_MIN_FAILURES = 3
+"""Fewest startup probe failures allowed (Kubernetes' default): with one, a probe that lands before the
+engine listens restarts it, however short its cold start."""
 SHUTDOWN_RESERVE = 15
 """Seconds of terminationGracePeriodSeconds left for the engine to exit after the preStop drain."""
 
@@ -30,7 +33,7 @@ def shm_size(gpus_per_pod: int) -> str:
 
 def startup_failure_threshold(cold_start: float) -> int:
     """Probe failures allowed so that failureThreshold x period covers the expected cold start with margin."""
-    return max(1, math.ceil(cold_start * STARTUP_MARGIN / STARTUP_PERIOD))
+    return max(STARTUP_MIN_FAILURES, math.ceil(cold_start * STARTUP_MARGIN / STARTUP_PERIOD))
 
 
 def drain_seconds(grace_period: int) -> int:

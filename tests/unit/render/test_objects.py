@@ -95,6 +95,7 @@ def test_startup_probe_covers_the_cold_start(cold_start: float) -> None:
     })
     probe = pod_templates(render_pool(pool, replicas=1))[0]["spec"]["containers"][0]["startupProbe"]
     assert probe["failureThreshold"] * probe["periodSeconds"] >= pool.spec.autoscaling.coldStart
+    assert probe["failureThreshold"] >= 3  # one probe before the engine listens is never a restart
     assert probe["httpGet"]["path"] == "/health"
 
 
