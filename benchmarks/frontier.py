@@ -49,7 +49,7 @@ from autoscaling import (
 from sensitivity import run_oracle
 
 from inferencefleet.api.v1alpha1 import InferencePool
-from inferencefleet.planner.types import pool_key
+from inferencefleet.planner.types import PoolKey, pool_key
 from inferencefleet.sim.baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
 from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
@@ -69,7 +69,7 @@ class Run:
 
     pool: InferencePool
     policy: Policy
-    initial: dict[Any, int]
+    initial: dict[PoolKey, int]
 
 
 @dataclass(frozen=True)
