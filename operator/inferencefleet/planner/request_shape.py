@@ -3,9 +3,10 @@
 The plan takes the longer of the current rate window's lengths and the smoothed ones (``TokenRates``,
 EWMA over ``ShapeTuning.length_tau_s``): longer requests count at once, and a few minutes of short
 ones do not shrink the fleet that long ones return to. A window counts at once only when it holds
-at least ``ShapeTuning.min_window_requests``: the mean of a few requests in a lull is one long prompt. Until a pool reports token rates the tuning's
-default lengths are planned for. Requests are counted as completions plus those admitted (the growth
-of the running requests over the rate window), since engines count prompt tokens at prefill.
+at least ``ShapeTuning.min_window_requests``: the mean of a few requests in a lull is one long
+prompt. Until a pool reports token rates the tuning's default lengths are planned for. Requests are
+counted as completions plus those admitted (the growth of the running requests over the rate
+window), since engines count prompt tokens at prefill.
 """
 
 from __future__ import annotations
@@ -45,13 +46,9 @@ class RequestShape:
         and the workload to size for."""
         kept = tuple((t, n) for t, n in self.running if t >= now - RATE_WINDOW_S)
         running = kept if signals.running.value is None else (*kept, (now, signals.running.value))
-        admitted = _admitted(running)
-        if self.rates is None or dt is None:
-            rates = TokenRates.of(signals, admitted)
-        else:
-            rates = self.rates.updated(signals, dt, tuning, admitted)
+        window = TokenRates.of(signals, _admitted(running))
+        rates = window if self.rates is None or dt is None else self.rates.updated(window, dt, tuning)
         smoothed = None if rates is None else rates.workload(max_context_tokens)
-        window = TokenRates.of(signals, admitted)
         current = None
         if window is not None and window.requests * RATE_WINDOW_S >= tuning.min_window_requests:
             current = window.workload(max_context_tokens)

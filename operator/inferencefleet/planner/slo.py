@@ -87,14 +87,15 @@ class TokenRates:
     output: Annotated[float, Field(ge=0)]
     requests: Annotated[float, Field(ge=0)]
 
-    def updated(self, signals: PoolSignals, dt: float, tuning: ShapeTuning, admitted: float = 0.0) -> TokenRates:
-        """The rates after ``dt`` seconds that showed ``signals`` (unchanged while the pool is idle)."""
-        observed = _observed_rates(signals, admitted)
-        if observed is None:
+    def updated(self, window: TokenRates | None, dt: float, tuning: ShapeTuning) -> TokenRates:
+        """The rates after ``dt`` seconds whose rate window showed ``window`` (None while the pool is idle:
+        unchanged)."""
+        if window is None:
             return self
         keep = math.exp(-max(dt, 0.0) / tuning.length_tau_s)
         return TokenRates(*(keep * old + (1 - keep) * new for old, new in
-                            zip((self.prompt, self.output, self.requests), observed, strict=True)))
+                            zip((self.prompt, self.output, self.requests),
+                                (window.prompt, window.output, window.requests), strict=True)))
 
     @classmethod
     def of(cls, signals: PoolSignals, admitted: float = 0.0) -> TokenRates | None:

@@ -64,9 +64,6 @@ class _HpaController:
     def __init__(self) -> None:
         self.recommendations: deque[tuple[float, int]] = deque()
         self.scale_ups: deque[tuple[float, int]] = deque()
-        self.started = False
-        """Whether it has decided: its first decision records the current count as a recommendation,
-        so a new HPA keeps the replicas it finds for a stabilization window."""
 
     def desired(self, now: float, current: int, ratio: float | None, pool: InferencePool) -> int:
         """``ratio`` = metric / target (None: metric missing, keep)."""
@@ -75,9 +72,8 @@ class _HpaController:
         else:
             raw = math.ceil(current * ratio) if current > 0 else math.ceil(ratio)
         raw = _clamp(pool, raw)
-        if not self.started:  # Kubernetes' recordInitialRecommendation
+        if not self.recommendations:  # a new HPA: Kubernetes' recordInitialRecommendation of the count it finds
             self.recommendations.append((now, current))
-            self.started = True
         self.recommendations.append((now, raw))
         while self.recommendations and self.recommendations[0][0] < now - HPA_DOWN_STABILIZATION:
             self.recommendations.popleft()
