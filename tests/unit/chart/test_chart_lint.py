@@ -47,7 +47,8 @@ def test_lint_catches_a_broken_template(tmp_path, helm_errors):
     assert any(m["Path"].startswith("templates") for m in helm_errors(broken))
 
 
-@pytest.mark.parametrize("values", [{"tickInterval": "fast"}, {"watchNamespaces": "serving"}, {"replicas": 0}])
+@pytest.mark.parametrize("values", [{"tickInterval": "fast"}, {"watchNamespaces": "serving"}, {"replicas": 0},
+                                    {"scrapeInterval": "5 seconds"}])
 def test_lint_rejects_values_the_schema_rejects(chart_with, helm_errors, values):
     assert any(m["Path"] == "values.yaml" for m in helm_errors(chart_with(**values)))
 
@@ -56,11 +57,17 @@ def test_defaults_render_no_prometheus_auth_tls_or_secret_volumes(render_deploym
     pod = render_deployment()["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert set(env) == {"PROMETHEUS_URL", "INFERENCEFLEET_TICK_INTERVAL", "INFERENCEFLEET_SIGNALS_WINDOW",
-                        "INFERENCEFLEET_PROMETHEUS_TIMEOUT"}
+                        "INFERENCEFLEET_SCRAPE_INTERVAL", "INFERENCEFLEET_PROMETHEUS_TIMEOUT"}
     assert [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]] == ["/tmp"]
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]
     settings = OperatorSettings.from_env(env)
     assert settings.prometheus_timeout == 5.0 and settings.prometheus_username is None
+
+
+def test_the_scrape_interval_reaches_the_podmonitors_the_operator_renders(render_deployment):
+    pod = render_deployment(scrapeInterval="15s")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert OperatorSettings.from_env(env).render_options().scrape_interval == "15s"
 
 
 def test_basic_auth_and_ca_are_mounted_files_and_the_operator_reads_them(render_deployment):
