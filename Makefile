@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e lint crds venv prometheus chromium node-deps cluster-bin cluster cluster-down golden clean buildah base-image image rules
+.PHONY: demo test e2e e2e-kind lint crds venv prometheus chromium node-deps cluster-bin cluster cluster-down golden clean buildah base-image image rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -101,8 +101,15 @@ test: $(STAMP) prometheus chromium cluster-bin image
 
 # The e2e scenarios alone (also part of `make test`), on the local real control plane and on a real node
 # running the chart with the built images: scripted assertions and timeouts, no manual watches.
-e2e: $(STAMP) prometheus cluster-bin image
-	$(BIN)/python -m pytest -q tests/e2e
+# E2E_KUBECONFIG=FILE runs the in-cluster suite on that cluster instead; its nodes must have or pull the
+# images ($$INFERENCEFLEET_IMAGE, inferencefleet/engine-sim:dev, $$E2E_PROMETHEUS_IMAGE) and GPUs (see e2e/README.md).
+E2E_KUBECONFIG ?=
+e2e: $(STAMP) prometheus cluster-bin $(if $(E2E_KUBECONFIG),,image)
+	E2E_KUBECONFIG=$(E2E_KUBECONFIG) $(BIN)/python -m pytest -q $(if $(E2E_KUBECONFIG),tests/e2e/test_on_cluster.py,tests/e2e)
+
+# The in-cluster suite on a kind cluster it creates (needs kind and a Docker engine; e2e/kind.sh).
+e2e-kind: $(STAMP) cluster-bin
+	e2e/kind.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests benchmarks cluster

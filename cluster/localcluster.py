@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,14 +57,18 @@ BUILDS: dict[str, list[str]] = {
              "github.com/containernetworking/plugins/plugins/main/loopback",
              "github.com/containernetworking/plugins/plugins/meta/portmap", "./pause"],
     "coredns": ["."],
+    "prometheus": ["github.com/prometheus/prometheus/cmd/prometheus"],
 }
 """Go module folder under cluster/ -> the commands built from it."""
-BUILD_TAGS = {"node": "seccomp"}
+BUILD_TAGS = {"node": "seccomp", "prometheus": "remove_all_sd,enable_kubernetes_sd"}
 """runc applies seccomp filters (the RuntimeDefault profile the chart asks for) only when built with cgo
-and libseccomp."""
+and libseccomp. The e2e suite's Prometheus discovers pods through the Kubernetes API and needs no other
+service discovery (each one links a cloud SDK)."""
+STATIC = {"prometheus"}
+"""Modules built without cgo: their binaries are the whole of a scratch image."""
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm",
             "kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "bridge", "host-local",
-            "loopback", "portmap", "pause", "coredns")
+            "loopback", "portmap", "pause", "coredns", "prometheus")
 KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
 """kwok's own stage sets (in its module's kustomize/stage): nodes Ready with leases, pods Ready at once,
 deleted pods gone; written to .cluster/bin/kwok-stages.yaml, kwok's --config."""
@@ -115,8 +120,11 @@ def build(quiet: bool = False) -> Path:
         if not quiet:
             print(f"building {', '.join(Path(p).name or module for p in packages)} (cluster/{module}) ...", flush=True)
         tags = [f"-tags={BUILD_TAGS[module]}"] if module in BUILD_TAGS else []
-        done = subprocess.run(["go", "build", *tags, "-ldflags=-s -w", "-o", str(BIN) + "/", *packages],
-                              cwd=HERE / module, env=env, capture_output=True, text=True)
+        ldflags = f"-s -w -X github.com/prometheus/common/version.Version={prometheus_version()}" \
+            if module == "prometheus" else "-s -w"
+        done = subprocess.run(["go", "build", *tags, f"-ldflags={ldflags}", "-o", str(BIN) + "/", *packages],
+                              cwd=HERE / module, env={**env, "CGO_ENABLED": "0"} if module in STATIC else env,
+                              capture_output=True, text=True)
         if done.returncode != 0:
             raise ClusterError(f"go build in cluster/{module} failed:\n{done.stderr[-4000:]}")
         if not quiet:
@@ -124,6 +132,16 @@ def build(quiet: bool = False) -> Path:
     _write_kwok_stages(env)
     stamp.write_text(_pins())
     return BIN
+
+
+def prometheus_version() -> str:
+    """The Prometheus release cluster/prometheus pins: module version v0.316.0 is Prometheus 3.16.0."""
+    found = re.search(r"^\s*(?:require\s+)?github.com/prometheus/prometheus v0\.(\d+)\.(\d+)\s*$",
+                      (HERE / "prometheus/go.mod").read_text(), re.MULTILINE)
+    if found is None:
+        raise ClusterError("cluster/prometheus/go.mod does not require github.com/prometheus/prometheus v0.X.Y")
+    major_minor, patch = found.groups()
+    return f"{int(major_minor) // 100}.{int(major_minor) % 100}.{patch}"
 
 
 STAGES = "kwok-stages.yaml"

@@ -3,7 +3,8 @@
 ``make image`` builds the operator and engine-sim images with buildah (vfs storage). Each image is written
 once to an OCI archive in ``.cluster/images`` (named by image id, so a rebuilt image is written again) and
 imported into containerd's ``k8s.io`` namespace, where the kubelet finds it (pods use imagePullPolicy
-IfNotPresent or Never). The pod sandbox image is built here from ``cluster/node/pause``.
+IfNotPresent or Never). The pod sandbox image (``cluster/node/pause``) and the e2e suite's Prometheus image
+(``cluster/prometheus``) are built here, each a static binary alone in a scratch image.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from localcluster import BIN, CACHE, ClusterError
+from localcluster import BIN, CACHE, ClusterError, prometheus_version
 
 PAUSE_IMAGE = "localhost/inferencefleet/pause:dev"
+PROMETHEUS_IMAGE = f"localhost/inferencefleet/prometheus:v{prometheus_version()}"
+"""Prometheus as built in cluster/prometheus, for the e2e suite's in-cluster Prometheus (quay.io's image elsewhere)."""
 ARCHIVES = CACHE / "images"
-PAUSE_DIGEST_LABEL = "io.inferencefleet.pause.sha256"
-"""The pause binary's digest, kept on the image so that a rebuilt binary rebuilds the image."""
+DIGEST_LABEL = "io.inferencefleet.binary.sha256"
+"""The binary's digest, kept on a single-binary image so that a rebuilt binary rebuilds the image."""
 
 
 def buildah(*args: str) -> str:
@@ -42,23 +45,34 @@ def image_id(image: str) -> str:
         raise ClusterError(f"image {image} is not in buildah's storage: run `make image` ({error})") from None
 
 
-def pause_image() -> str:
-    """Build the sandbox image (the static ``pause`` binary alone) unless it holds the current binary."""
-    digest = hashlib.sha256((BIN / "pause").read_bytes()).hexdigest()
+def binary_image(image: str, binary: str, user: str) -> str:
+    """Build ``image``, the static ``binary`` from .cluster/bin alone in a scratch image running as ``user``,
+    unless it already holds the current binary."""
+    digest = hashlib.sha256((BIN / binary).read_bytes()).hexdigest()
     with_label = subprocess.run(["buildah", "--storage-driver", "vfs", "inspect", "--type", "image", "--format",
-                                 f'{{{{index .ImageAnnotations "{PAUSE_DIGEST_LABEL}"}}}}', PAUSE_IMAGE],
+                                 f'{{{{index .ImageAnnotations "{DIGEST_LABEL}"}}}}', image],
                                 capture_output=True, text=True)
     if with_label.returncode == 0 and with_label.stdout.strip() == digest:
-        return PAUSE_IMAGE
+        return image
     container = buildah("from", "scratch")
     try:
-        buildah("copy", container, str(BIN / "pause"), "/pause")
-        buildah("config", "--entrypoint", '["/pause"]', "--user", "65535:65535",
-                "--annotation", f"{PAUSE_DIGEST_LABEL}={digest}", container)
-        buildah("commit", "--quiet", container, PAUSE_IMAGE)
+        buildah("copy", container, str(BIN / binary), f"/bin/{binary}")
+        buildah("config", "--entrypoint", f'["/bin/{binary}"]', "--user", user,
+                "--annotation", f"{DIGEST_LABEL}={digest}", container)
+        buildah("commit", "--quiet", container, image)
     finally:
         buildah("rm", container)
-    return PAUSE_IMAGE
+    return image
+
+
+def pause_image() -> str:
+    """The pod sandbox image."""
+    return binary_image(PAUSE_IMAGE, "pause", "65535:65535")
+
+
+def prometheus_image() -> str:
+    """The e2e suite's Prometheus image; it runs as nobody, as the upstream image does."""
+    return binary_image(PROMETHEUS_IMAGE, "prometheus", "65534:65534")
 
 
 def archive(image: str) -> Path:

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from aiohttp.test_utils import TestClient
@@ -156,13 +156,44 @@ class Pods:
                 self.in_flight[engine] -= 1
 
 
-async def hang_up(clients: list[asyncio.Task[None]]) -> None:
-    """Cancel closed-loop clients; fail if one had already failed (a request not answered with 200)."""
-    for task in clients:
-        task.cancel()
-    outcomes = await asyncio.gather(*clients, return_exceptions=True)
-    failed = [o for o in outcomes if not isinstance(o, asyncio.CancelledError)]
-    assert not failed, f"load clients failed: {failed!r}"
+class Load(Protocol):
+    """Closed-loop clients of the pool's engines, started and stopped in groups."""
+
+    async def start(self, clients: int) -> str:
+        """Start ``clients`` clients; the name of the group."""
+
+    async def stop(self, group: str) -> None:
+        """Hang up the group's clients; fail if one had failed (a request not answered with 200)."""
+
+    async def close(self) -> None:
+        """Hang up every client still running, whatever happened."""
+
+
+class ClientTasks:
+    """A Load of client coroutines in this process."""
+
+    def __init__(self, client: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.client = client
+        self.groups: dict[str, list[asyncio.Task[None]]] = {}
+
+    async def start(self, clients: int) -> str:
+        name = f"group-{len(self.groups)}"
+        self.groups[name] = [asyncio.create_task(self.client()) for _ in range(clients)]
+        return name
+
+    async def stop(self, group: str) -> None:
+        tasks = self.groups.pop(group)
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [o for o in outcomes if not isinstance(o, asyncio.CancelledError)]
+        assert not failed, f"load clients failed: {failed!r}"
+
+    async def close(self) -> None:
+        tasks = [task for group in self.groups.values() for task in group]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def replicas_where(api: client.ApiClient, namespace: str, accept: Callable[[int], bool]) -> Callable[[], Any]:
@@ -179,15 +210,13 @@ def decision(api: client.ApiClient, namespace: str, action: str) -> Callable[[],
     return latest
 
 
-async def closed_loop(api: client.ApiClient, namespace: str, load: Callable[[], Coroutine[Any, Any, None]],
-                      in_flight: int = IN_FLIGHT) -> None:
-    """The scenario and its assertions, whoever runs the operator and the engines: ``load`` is one closed-loop
-    client of the pool's engines until cancelled, ``in_flight`` of them during the burst. Creates the quota and
-    the pool in ``namespace``."""
+async def closed_loop(api: client.ApiClient, namespace: str, load: Load, in_flight: int = IN_FLIGHT) -> None:
+    """The scenario and its assertions, whoever runs the operator, the engines and the clients: ``in_flight``
+    clients of ``load`` during the burst, one after it. Creates the quota and the pool in ``namespace``."""
     assert SCENARIO["spec"]["autoscaling"]["behavior"]["scaleDownDelay"] == f"{SCALE_DOWN_DELAY:g}s"
     scenario = {**SCENARIO, "metadata": {**SCENARIO["metadata"], "namespace": namespace}}
-    burst = [asyncio.create_task(load()) for _ in range(in_flight - 1)]
-    steady = asyncio.create_task(load())
+    burst = await load.start(in_flight - 1)
+    steady = await load.start(1)
     try:
         await asyncio.to_thread(create, api, example("quota.yaml"))
         await asyncio.to_thread(create, api, scenario)
@@ -206,7 +235,7 @@ async def closed_loop(api: client.ApiClient, namespace: str, load: Callable[[], 
                                 f"{up['to']} ready replicas in the pool's status")
 
         ended = time.monotonic()  # until now most requests waited: a correct delay counts from later
-        await hang_up(burst)
+        await load.stop(burst)
         down = await asyncio.to_thread(
             wait_for, replicas_where(api, namespace, lambda n: n < up["to"]), "the scale-down after the delay",
             SCALE_DOWN_DELAY + TIMEOUT)
@@ -219,11 +248,9 @@ async def closed_loop(api: client.ApiClient, namespace: str, load: Callable[[], 
         window = re.search(r"at most (\d+) needed over the last (\d+)s \(the scale-down delay", scaled_down["reason"])
         assert window, f"the ScaleDown reason does not give the window it was sized on: {scaled_down['reason']!r}"
         assert int(window[1]) == down.spec.replicas and int(window[2]) >= SCALE_DOWN_DELAY
-        await hang_up([steady])
+        await load.stop(steady)
     finally:
-        for task in (*burst, steady):
-            task.cancel()
-        await asyncio.gather(*burst, steady, return_exceptions=True)
+        await load.close()
 
 
 async def test_a_queue_scales_the_pool_up_and_the_scale_down_delay_holds_it_after_the_burst(
@@ -236,7 +263,7 @@ async def test_a_queue_scales_the_pool_up_and_the_scale_down_delay_holds_it_afte
             control_plane, tmp_path, url, env={"INFERENCEFLEET_SIGNALS_WINDOW": SIGNALS_WINDOW}):
         controller = asyncio.create_task(cluster.run())
         try:
-            await closed_loop(api, namespace, cluster.client)
+            await closed_loop(api, namespace, ClientTasks(cluster.client))
         finally:
             controller.cancel()
             await asyncio.gather(controller, return_exceptions=True)

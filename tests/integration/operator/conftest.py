@@ -44,27 +44,42 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / name).read_text())
 
 
+class ClusterAccess:
+    """Admin access to a cluster through its kubeconfig: a Kubernetes client, and the kubectl and helm built
+    from ``cluster/``."""
+
+    kubeconfig: Path
+
+    def api(self) -> client.ApiClient:
+        """An admin client."""
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(localcluster.BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                              input=input, capture_output=True, text=True, timeout=180)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(localcluster.BIN / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+
 @dataclass
-class ControlPlane:
+class ControlPlane(ClusterAccess):
     """The session's running control plane and the operator's identity on it."""
 
     cluster: localcluster.Cluster
     operator_kubeconfig: Path | None = None
     """The chart's ServiceAccount token: the operator's exact RBAC (None: the operator runs as the chart's pod)."""
 
-    def api(self) -> client.ApiClient:
-        """An admin client."""
-        return config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cluster.kubectl(*args, input=input, check=check)
-
-    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(localcluster.BIN / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-                              capture_output=True, text=True, timeout=180)
-        if done.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed: {done.stderr.strip()}")
-        return done
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster.kubeconfig
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +111,7 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
 
 
 @contextmanager
-def fresh_namespace(plane: ControlPlane) -> Iterator[str]:
+def fresh_namespace(plane: ClusterAccess) -> Iterator[str]:
     """A new namespace; its pools, every FleetQuota and the namespace are deleted after the block."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(plane.api()).create_namespace({"metadata": {"name": name}})
