@@ -90,7 +90,8 @@ def installed(e2e_cluster: E2ECluster) -> Iterator[E2ECluster]:
                                               incluster.scrape_job("engines", scenario_pod_monitor()["spec"]))
     try:
         e2e_cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(prometheus))
-        e2e_cluster.helm("install", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, "--create-namespace",
+        # upgrade --install: a run killed before its teardown left the release behind.
+        e2e_cluster.helm("upgrade", "--install", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, "--create-namespace",
                          "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
                          "--set", "image.pullPolicy=IfNotPresent", "--set", "replicas=1", "--set", "tickInterval=1",
                          "--set", f"prometheusUrl={incluster.PROMETHEUS_URL}",
@@ -102,7 +103,7 @@ def installed(e2e_cluster: E2ECluster) -> Iterator[E2ECluster]:
     finally:
         e2e_cluster.kubectl("delete", "namespace", incluster.PROMETHEUS_NAMESPACE, "--timeout=120s", check=False)
         e2e_cluster.kubectl("delete", "clusterrole,clusterrolebinding", "inferencefleet-e2e-prometheus", check=False)
-        e2e_cluster.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait")
+        e2e_cluster.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", "--ignore-not-found")
 
 
 def in_container(cluster: E2ECluster, pod: Any, *command: str) -> str:
