@@ -9,6 +9,7 @@ discovery, the selector's and the port's keep rules, the endpoint's relabelings 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import urllib.parse
@@ -114,6 +115,7 @@ class LoadPods:
         self.url = url
         self.request = request
         self.pods: list[str] = []
+        self.started = itertools.count()
 
     def pod(self, name: str, clients: int) -> dict[str, Any]:
         command = ["inferencefleet", "load", self.url, "--clients", str(clients),
@@ -126,7 +128,7 @@ class LoadPods:
                                          "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}]}}
 
     async def start(self, clients: int) -> str:
-        name = f"load-{len(self.pods)}"
+        name = f"load-{next(self.started)}"
         await asyncio.to_thread(self.core.create_namespaced_pod, self.namespace, self.pod(name, clients))
         self.pods.append(name)
         return name

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -175,9 +176,10 @@ class ClientTasks:
     def __init__(self, client: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.client = client
         self.groups: dict[str, list[asyncio.Task[None]]] = {}
+        self.started = itertools.count()
 
     async def start(self, clients: int) -> str:
-        name = f"group-{len(self.groups)}"
+        name = f"group-{next(self.started)}"
         self.groups[name] = [asyncio.create_task(self.client()) for _ in range(clients)]
         return name
 
