@@ -219,6 +219,16 @@ def kubeconfig(server: str, ca: Path, user: dict[str, str], name: str = "inferen
     })
 
 
+def kubectl(config: Path, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the built kubectl against the cluster the kubeconfig ``config`` names; ClusterError when it fails
+    and ``check``."""
+    done = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(config), *args],
+                          input=input, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done
+
+
 @dataclass
 class Cluster:
     """A running control plane rooted at ``dir`` (pids, logs, data, PKI and kubeconfigs inside it)."""
@@ -241,14 +251,9 @@ class Cluster:
     def ca(self) -> Path:
         return self.dir / "pki/ca.crt"
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the built kubectl against this cluster."""
-        done = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
-                              input=input, capture_output=True, text=True, timeout=120)
-        if check and done.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-        return done
+        return kubectl(self.kubeconfig, *args, input=input, check=check)
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         """Start ``BIN/name`` in a session of its own, logging to ``logs/name.log``; ``stop`` ends it."""

@@ -55,11 +55,7 @@ class ClusterAccess:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(localcluster.BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-                              input=input, capture_output=True, text=True, timeout=180)
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-        return done
+        return localcluster.kubectl(self.kubeconfig, *args, input=input, check=check)
 
     def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([str(localcluster.BIN / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
