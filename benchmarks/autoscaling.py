@@ -190,6 +190,15 @@ def open_world_targets(trace_name: str, rows: dict[str, dict[str, float]], most_
     return out
 
 
+def tuning_seeds(parser: argparse.ArgumentParser, seeds: list[int] | None) -> list[int]:
+    """``seeds`` (default: the tuning seeds); a report seed stops the parser, since tuning never looks at it."""
+    for seed in seeds or ():
+        if seed in REPORT_SEEDS:
+            parser.error(f"--seed {seed} is a report seed ({', '.join(map(str, REPORT_SEEDS))}): tuning never "
+                         f"looks at it; the tuning seeds are {', '.join(map(str, TUNING_SEEDS))}")
+    return list(seeds or TUNING_SEEDS)
+
+
 def allowed_gpu_hours(rows: dict[str, dict[str, float]]) -> float:
     """The most GPU-hours the cost targets allow."""
     return min(MOST_VS_ORACLE * rows["oracle"]["gpu_hours"], MOST_VS_HPA * rows["hpa"]["gpu_hours"])

@@ -30,7 +30,6 @@ from typing import Any
 
 from autoscaling import (
     FAMILIES,
-    REPORT_SEEDS,
     SCENARIOS,
     TRACE_FILES,
     TUNING_SEEDS,
@@ -40,6 +39,7 @@ from autoscaling import (
     policy_row,
     prepare_case,
     run_length,
+    tuning_seeds,
 )
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
@@ -180,11 +180,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     parser.add_argument("--jsonl", type=Path, help="also append each case as one JSON line to this file")
     args = parser.parse_args()
-    seeds = args.seed or list(TUNING_SEEDS)
-    for seed in seeds:
-        if seed in REPORT_SEEDS:
-            parser.error(f"--seed {seed} is a report seed ({', '.join(map(str, REPORT_SEEDS))}): tuning never "
-                         f"looks at it; the tuning seeds are {', '.join(map(str, TUNING_SEEDS))}")
+    seeds = tuning_seeds(parser, args.seed)
     paths = args.value or list(DEFAULT_TUNING.values())
     started = time.perf_counter()
     cases = []
