@@ -43,7 +43,7 @@ from autoscaling import (
 )
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
-from inferencefleet.planner.types import pool_key
+from inferencefleet.planner.types import PoolKey, pool_key
 from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.fleet import SimResult, simulate
@@ -63,13 +63,13 @@ def run_oracle(prepared: PreparedCase, engine: EngineOptions | None) -> OracleOu
     return oracle([prepared.pool], {key: prepared.trace}, {key: prepared.capacity}, engine=engine)
 
 
-def run_planner(prepared: PreparedCase, engine: EngineOptions | None, reference: OracleOutcome,
+def run_planner(prepared: PreparedCase, engine: EngineOptions | None, start: dict[PoolKey, int],
                 tuning: PlannerTuning = DEFAULT_TUNING) -> SimResult:
     """The inferencefleet policy started as ``sim.compare.run_policies`` starts it beside the oracle:
-    with the replicas the oracle has ready at t = 0 (without the oracle, it would start with the
-    first minutes' planned need instead, and its figures would not be autoscaling.py's)."""
+    with ``start``, the replicas the oracle has ready at t = 0 (``oracle_start``; without them, it would
+    start with the first minutes' planned need instead, and its figures would not be autoscaling.py's)."""
     return simulate([prepared.pool], {pool_key(prepared.pool): prepared.trace}, InferenceFleetPolicy(tuning=tuning),
-                    horizon=prepared.trace.duration, initial_replicas=oracle_start(reference), engine=engine)
+                    horizon=prepared.trace.duration, initial_replicas=start, engine=engine)
 
 
 def planner_row(result: SimResult, reference: OracleOutcome) -> dict[str, float]:
@@ -85,7 +85,7 @@ def sweep(prepared: PreparedCase, engine: EngineOptions | None, path: str, facto
         tuning = DEFAULT_TUNING.with_value(path, value)
     except ValueError as error:
         return {**record, "not_swept": str(error)}
-    row = planner_row(run_planner(prepared, engine, reference, tuning), reference)
+    row = planner_row(run_planner(prepared, engine, oracle_start(reference), tuning), reference)
     return {**record, **row, "vs_oracle_change": row["vs_oracle"] - default["vs_oracle"],
             "attainment_change": row["attainment"] - default["attainment"]}
 
@@ -95,7 +95,7 @@ def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions | 
     started = time.perf_counter()
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
     reference = run_oracle(prepared, engine)
-    default = planner_row(run_planner(prepared, engine, reference), reference)
+    default = planner_row(run_planner(prepared, engine, oracle_start(reference)), reference)
     variants = [sweep(prepared, engine, path, factor, reference, default) for path in paths for factor in FACTORS]
     return {"scenario": scenario, "trace": trace_name, "seed": seed,
             "engine_error": None if engine is None else engine.error,

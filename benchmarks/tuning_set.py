@@ -30,33 +30,32 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
 from autoscaling import (
     FAMILIES,
-    MOST_VS_ORACLE,
     SCENARIOS,
     SMOOTH,
     TRACE_FILES,
     TUNING_SEEDS,
+    PreparedCase,
     append_jsonl,
-    engines,
+    meets_smooth_target,
     prepare_case,
+    ran_to_max,
     run_length,
     tuning_seeds,
 )
-from sensitivity import run_oracle
+from sensitivity import run_oracle, run_planner
 
 import inferencefleet
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import pool_key
 from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
-from inferencefleet.sim.fleet import simulate
-from inferencefleet.sim.planner_policy import InferenceFleetPolicy
 
 TRACES = tuple(TRACE_FILES) + FAMILIES
 MOVED_VS_ORACLE = 0.005
@@ -99,18 +98,17 @@ class OracleCache:
         return None if entry is None else Reference(**entry)
 
     def put(self, key: str, reference: Reference) -> None:
-        self.entries[key] = reference.__dict__
+        self.entries[key] = asdict(reference)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({self.digest: self.entries}))
 
 
-def reference(cache: OracleCache, scenario: str, trace_name: str, seed: int, engine: EngineOptions | None) -> Reference:
-    error = None if engine is None else engine.error
-    key = f"{scenario}|{trace_name}|{seed}|{error}"
+def reference(cache: OracleCache, prepared: PreparedCase, scenario: str, trace_name: str, seed: int,
+              engine: EngineOptions) -> Reference:
+    key = f"{scenario}|{trace_name}|{seed}|{engine.error}"
     found = cache.get(key)
     if found is None:
-        prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
         outcome = run_oracle(prepared, engine)
         found = Reference(outcome.result.gpu_hours, outcome.result.pools[0].peak_replicas,
                           next(iter(oracle_start(outcome).values())))
@@ -118,28 +116,23 @@ def reference(cache: OracleCache, scenario: str, trace_name: str, seed: int, eng
     return found
 
 
-def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions | None,
-             tuning: PlannerTuning, cache: OracleCache) -> dict[str, Any]:
-    ref = reference(cache, scenario, trace_name, seed, engine)
+def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions, tuning: PlannerTuning,
+             cache: OracleCache) -> dict[str, Any]:
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
-    key = pool_key(prepared.pool)
-    result = simulate([prepared.pool], {key: prepared.trace}, InferenceFleetPolicy(tuning=tuning),
-                      horizon=prepared.trace.duration, initial_replicas={key: ref.start_replicas}, engine=engine)
-    return {"scenario": scenario, "trace": trace_name, "seed": seed,
-            "engine_error": None if engine is None else engine.error,
+    ref = reference(cache, prepared, scenario, trace_name, seed, engine)
+    result = run_planner(prepared, engine, {pool_key(prepared.pool): ref.start_replicas}, tuning)
+    return {"scenario": scenario, "trace": trace_name, "seed": seed, "engine_error": engine.error,
             "vs_oracle": result.gpu_hours / ref.gpu_hours, "attainment": result.attainment,
             "peak_replicas": result.pools[0].peak_replicas, "oracle_peak_replicas": ref.peak_replicas,
             "replicas_max": prepared.pool.spec.replicas.max}
 
 
 def meets(case: dict[str, Any]) -> bool:
-    """Issue 17's smooth-case target: >= 99% within both SLOs at <= 1.15x the oracle's GPU-hours."""
-    return case["attainment"] >= 0.99 and case["vs_oracle"] <= MOST_VS_ORACLE
+    return meets_smooth_target(case["attainment"], case["vs_oracle"])
 
 
 def runs_to_max(case: dict[str, Any]) -> bool:
-    """Reached replicas.max where the oracle needs less than half of it."""
-    return case["peak_replicas"] >= case["replicas_max"] and case["oracle_peak_replicas"] < case["replicas_max"] / 2
+    return ran_to_max(case["peak_replicas"], case["oracle_peak_replicas"], case["replicas_max"])
 
 
 def summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
@@ -155,9 +148,7 @@ def case_key(case: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def describe(case: dict[str, Any]) -> str:
-    error = case["engine_error"]
-    return (f"{case['scenario']:<22} {case['trace']:<14} seed {case['seed']} "
-            f"{'own profile' if error is None else f'error {error:+.0%}':>11}")
+    return f"{case['scenario']:<22} {case['trace']:<14} seed {case['seed']}  error {case['engine_error']:+.0%}"
 
 
 def figures(case: dict[str, Any]) -> str:
@@ -233,14 +224,14 @@ def main() -> int:
     cases = []
     for engine_error in args.engine_error or [0.0]:
         for seed in seeds:
-            for engine in engines([engine_error], seed):
-                for trace_name in args.trace or TRACES:
-                    for scenario in args.scenario or SCENARIOS:
-                        case = run_case(scenario, trace_name, seed, engine, tuning, cache)
-                        cases.append(case)
-                        if args.jsonl:
-                            append_jsonl(args.jsonl, case)
-                        print(f"{describe(case)}  {figures(case)}", flush=True)
+            engine = EngineOptions(error=engine_error, seed=seed)
+            for trace_name in args.trace or TRACES:
+                for scenario in args.scenario or SCENARIOS:
+                    case = run_case(scenario, trace_name, seed, engine, tuning, cache)
+                    cases.append(case)
+                    if args.jsonl:
+                        append_jsonl(args.jsonl, case)
+                    print(f"{describe(case)}  {figures(case)}", flush=True)
     print()
     print_summary("this run", summary(cases))
     if before is not None:
