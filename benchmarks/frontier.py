@@ -121,7 +121,8 @@ def _static(case: PreparedCase, reference: OracleOutcome, value: float) -> Run:
 
 
 KNOBS: dict[str, Knob] = {
-    OURS: Knob("behavior.targetUtilization", (0.4, 0.5, 0.6, 0.7, 0.85, 0.95, 1.0), _ours),
+    OURS: Knob("behavior.targetUtilization", tuple(sorted({0.4, 0.5, 0.6, 0.7, DEFAULT_TARGET_UTILIZATION, 0.95, 1.0})),
+               _ours),
     "hpa": Knob("waiting requests per pod", (0.25, 0.5, 1.0, 2.0, 4.0, 8.0), _hpa),
     "keda": Knob("threshold / load-tested capacity", FRACTIONS, _keda),
     "kpa": Knob("concurrency at this fraction of capacity", FRACTIONS, _kpa),
