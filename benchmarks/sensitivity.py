@@ -10,7 +10,7 @@ requests meeting both SLOs, most influential first (largest change in units of 0
 below both: no effect on these cases), then the runs and their speed.
 
     .venv/bin/python benchmarks/sensitivity.py [--scenario NAME ...] [--trace NAME ...] [--seed N ...]
-        [--engine-error E ...] [--value PATH ...] [--json] [--jsonl PATH]
+        [--engine-error E ...] [--value PATH ...] [--load-test] [--json] [--jsonl PATH]
 
 Defaults: every pool shape x ``conv`` and ``ramp`` x seeds 1 and 2 x the simulator's own engine at
 error 0. Only the tuning set: the report seeds (11, 12) are refused. Every run starts as in
@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -44,7 +45,7 @@ from autoscaling import (
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import PoolKey, pool_key
-from inferencefleet.sim.compare import oracle_start
+from inferencefleet.sim.compare import oracle_start, with_load_test
 from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.fleet import SimResult, simulate
 from inferencefleet.sim.oracle import OracleOutcome, oracle
@@ -91,10 +92,12 @@ def sweep(prepared: PreparedCase, engine: EngineOptions | None, path: str, facto
 
 
 def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions | None,
-             paths: list[str]) -> dict[str, Any]:
+             paths: list[str], load_test: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
     reference = run_oracle(prepared, engine)
+    if load_test:
+        prepared = replace(prepared, pool=with_load_test(prepared.pool, prepared.capacity))
     default = planner_row(run_planner(prepared, engine, oracle_start(reference)), reference)
     variants = [sweep(prepared, engine, path, factor, reference, default) for path in paths for factor in FACTORS]
     return {"scenario": scenario, "trace": trace_name, "seed": seed,
@@ -177,6 +180,9 @@ def main() -> int:
                         help="the simulator's own engine with true times x (1 + E); repeatable (default 0)")
     parser.add_argument("--value", choices=list(DEFAULT_TUNING.values()), action="append", metavar="PATH",
                         help="only these tuning values (dotted paths; default: all)")
+    parser.add_argument("--load-test", action="store_true",
+                        help="give the planner the load test KEDA sizes on, as spec.capacity.loadTest "
+                             "(scale.climb_margin_per_minute only acts then)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     parser.add_argument("--jsonl", type=Path, help="also append each case as one JSON line to this file")
     args = parser.parse_args()
@@ -188,7 +194,7 @@ def main() -> int:
         for engine in engines(args.engine_error or [0.0], seed):
             for scenario in args.scenario or SCENARIOS:
                 for trace_name in args.trace or TRACES:
-                    case = run_case(scenario, trace_name, seed, engine, paths)
+                    case = run_case(scenario, trace_name, seed, engine, paths, args.load_test)
                     cases.append(case)
                     if args.jsonl:
                         append_jsonl(args.jsonl, case)

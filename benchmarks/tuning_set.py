@@ -2,7 +2,8 @@
 
 Per case (a pool shape of autoscaling.py's SCENARIOS x a trace or generated family x a tuning seed x
 an engine error, at autoscaling.py's ``--quick`` length): the oracle, then the planner with
-DEFAULT_TUNING or the values ``--set`` changes, started warm as in autoscaling.py. Prints one line
+DEFAULT_TUNING or the values ``--set`` changes (``--load-test``: and given the load test KEDA sizes on,
+as autoscaling.py's inferencefleet-loadtest row), started warm as in autoscaling.py. Prints one line
 per case, then the summary docs/tuning.md uses:
 
 - smooth cases (``autoscaling.SMOOTH``) with >= 99% of requests within both SLOs at <= 1.15x the
@@ -17,7 +18,7 @@ source: a planner change then costs only the planner's runs (about 3 minutes for
 one engine error, in one process).
 
     .venv/bin/python benchmarks/tuning_set.py [--engine-error E ...] [--scenario NAME ...]
-        [--trace NAME ...] [--seed N ...] [--set PATH=VALUE ...] [--oracle-cache FILE]
+        [--trace NAME ...] [--seed N ...] [--set PATH=VALUE ...] [--load-test] [--oracle-cache FILE]
         [--jsonl FILE] [--compare FILE]
 
 Only the tuning set: the report seeds (11, 12) are refused.
@@ -30,7 +31,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -54,7 +55,7 @@ from sensitivity import run_oracle, run_planner
 import inferencefleet
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import pool_key
-from inferencefleet.sim.compare import oracle_start
+from inferencefleet.sim.compare import oracle_start, with_load_test
 from inferencefleet.sim.engine import EngineOptions
 
 TRACES = tuple(TRACE_FILES) + FAMILIES
@@ -117,10 +118,11 @@ def reference(cache: OracleCache, prepared: PreparedCase, scenario: str, trace_n
 
 
 def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions, tuning: PlannerTuning,
-             cache: OracleCache) -> dict[str, Any]:
+             cache: OracleCache, load_test: bool = False) -> dict[str, Any]:
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
     ref = reference(cache, prepared, scenario, trace_name, seed, engine)
-    result = run_planner(prepared, engine, {pool_key(prepared.pool): ref.start_replicas}, tuning)
+    planned = replace(prepared, pool=with_load_test(prepared.pool, prepared.capacity)) if load_test else prepared
+    result = run_planner(planned, engine, {pool_key(prepared.pool): ref.start_replicas}, tuning)
     return {"scenario": scenario, "trace": trace_name, "seed": seed, "engine_error": engine.error,
             "vs_oracle": result.gpu_hours / ref.gpu_hours, "attainment": result.attainment,
             "peak_replicas": result.pools[0].peak_replicas, "oracle_peak_replicas": ref.peak_replicas,
@@ -210,6 +212,8 @@ def main() -> int:
                         help="the simulator's own engine with true times x (1 + E); repeatable (default 0)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                         help="run the planner with this tuning value changed (a dotted path of PlannerTuning)")
+    parser.add_argument("--load-test", action="store_true",
+                        help="give the planner the load test KEDA sizes on, as spec.capacity.loadTest")
     parser.add_argument("--oracle-cache", type=Path, help="keep the oracle's figures in this JSON file")
     parser.add_argument("--jsonl", type=Path, help="also append each case as one JSON line to this file")
     parser.add_argument("--compare", type=Path, help="an earlier run's --jsonl to compare against")
@@ -227,7 +231,7 @@ def main() -> int:
             engine = EngineOptions(error=engine_error, seed=seed)
             for trace_name in args.trace or TRACES:
                 for scenario in args.scenario or SCENARIOS:
-                    case = run_case(scenario, trace_name, seed, engine, tuning, cache)
+                    case = run_case(scenario, trace_name, seed, engine, tuning, cache, args.load_test)
                     cases.append(case)
                     if args.jsonl:
                         append_jsonl(args.jsonl, case)

@@ -419,6 +419,19 @@ class PodSpec(ApiModel):
     """Extra pod annotations."""
 
 
+class LoadTestSpec(ApiModel):
+    """What one replica served within spec.autoscaling.slo in a load test of the engine as deployed (for
+    example vLLM's benchmark_serving at rising request rates): the planner calibrates its capacity model to it."""
+
+    requestsPerSecond: float = Field(gt=0, le=10000)
+    """Highest request rate at which one replica kept p99 TTFT and p99 ITL within spec.autoscaling.slo, run
+    with batching.maxNumSeqs.max."""
+    promptTokens: int = Field(ge=1)
+    """Mean prompt length of the load test's requests (tokens)."""
+    outputTokens: int = Field(ge=1)
+    """Mean output length of the load test's requests (tokens)."""
+
+
 class CapacitySpec(ApiModel):
     """Override of the capacity model (per-replica step time and prefill speed). Unset fields come from the profile."""
 
@@ -434,6 +447,10 @@ class CapacitySpec(ApiModel):
     """Prefill throughput of one replica."""
     kvCacheTokens: int | None = Field(default=None, ge=1)
     """KV-cache capacity of one replica in tokens."""
+    loadTest: LoadTestSpec | None = None
+    """A measured SLO capacity of one replica: step and prefill times are scaled by one factor so that the
+    model serves requestsPerSecond at the load test's lengths, and a margin for demand that climbs during a
+    cold start is planned on top (see docs/tuning.md)."""
 
 
 class InferencePoolSpec(ApiModel):
@@ -482,6 +499,12 @@ class InferencePoolSpec(ApiModel):
             "autoscaling.scaleToZero requires replicas.min 0",
             ".autoscaling.scaleToZero",
         ),
+        cel(
+            "!has(self.capacity) || !has(self.capacity.loadTest) || self.capacity.loadTest.promptTokens "
+            "+ self.capacity.loadTest.outputTokens <= self.model.maxContextTokens",
+            "capacity.loadTest promptTokens + outputTokens must fit model.maxContextTokens",
+            ".capacity.loadTest",
+        ),
     )
 
     @model_validator(mode="after")
@@ -505,6 +528,12 @@ class InferencePoolSpec(ApiModel):
                 )
         if self.autoscaling.scaleToZero is not None and self.replicas.min != 0:
             raise ValueError(f"autoscaling.scaleToZero: requires replicas.min 0 (got {self.replicas.min})")
+        load_test = self.capacity.loadTest if self.capacity is not None else None
+        if load_test is not None and load_test.promptTokens + load_test.outputTokens > self.model.maxContextTokens:
+            raise ValueError(
+                f"capacity.loadTest: promptTokens + outputTokens ({load_test.promptTokens} + "
+                f"{load_test.outputTokens}) must fit model.maxContextTokens ({self.model.maxContextTokens})"
+            )
         return self
 
 
@@ -554,7 +583,7 @@ class BatchingStatus(ApiModel):
 
 class SizingStatus(ApiModel):
     """How the last written decision sized the pool: replicas needed = demand / (slo rate x target utilization /
-    headroom). Rates in req/s, lengths in tokens, rounded to three significant digits."""
+    (headroom x climb margin)). Rates in req/s, lengths in tokens, rounded to three significant digits."""
 
     demand: float | None = None
     """Req/s planned for: max(arrivals bounded against spikes, forecast) + backlog (unset: signals missing)."""
@@ -586,6 +615,11 @@ class SizingStatus(ApiModel):
     """spec.autoscaling.behavior.targetUtilization."""
     headroom: float | None = None
     """SLO headroom dividing the rate per replica after observed p99s above the SLOs (1: none)."""
+    loadTestFactor: float | None = None
+    """Factor on the profile's step and prefill time that matches spec.capacity.loadTest (unset: no load test)."""
+    climbMargin: float | None = None
+    """Margin dividing the rate per replica of a pool with a load test, for demand that climbs during a cold
+    start (1: none)."""
     replicaRate: float | None = None
     """Req/s planned per replica."""
     needed: int | None = None

@@ -13,7 +13,7 @@ from ..errors import InvalidInput
 if TYPE_CHECKING:
     from rich.console import Console
 
-POLICY_CHOICES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle", "all")
+POLICY_CHOICES = ("inferencefleet", "inferencefleet-loadtest", "hpa", "keda", "kpa", "static", "oracle", "all")
 
 
 def register(subparsers: Any) -> None:

@@ -1,7 +1,8 @@
 """Replica count of one Managed (or Shadow) pool, before the quota.
 
 * Ideal = ceil(demand / planned rate per replica); the planned rate is the SLO rate (slo.py) x
-  behavior.targetUtilization / the SLO headroom (headroom.py); demand = max(current arrival rate (a spike at
+  behavior.targetUtilization / the SLO headroom (headroom.py) / the climb margin of a pool with a load
+  test (load_test.py); demand = max(current arrival rate (a spike at
   most ``spike_max`` x the smoothed level), Holt forecast over the cold-start horizon) + waiting
   backlog drained over that horizon (forecast.py).
 * Existing replicas count whether ready or still starting (credit for replicas on their way).
@@ -90,7 +91,7 @@ class ScaleInput:
     backlog: float
     """Requests waiting now."""
     replica_rate: float
-    """Planned req/s per replica (SLO rate x target utilization / SLO headroom)."""
+    """Planned req/s per replica (SLO rate x target utilization / SLO headroom / climb margin)."""
     cold_start: float
     """Seconds a new replica takes to become ready."""
     burstiness: float
@@ -118,9 +119,10 @@ def backlogged(waiting: float, ready: int, tuning: ScaleTuning) -> bool:
     return waiting > tuning.backlog_per_replica * ready
 
 
-def planned_rate(slo_rate: float, spec: InferencePoolSpec, headroom: float = 1.0) -> float:
-    """Req/s planned per replica: the SLO rate x behavior.targetUtilization / the SLO headroom."""
-    return slo_rate * spec.autoscaling.behavior.targetUtilization / headroom
+def planned_rate(slo_rate: float, spec: InferencePoolSpec, margin: float = 1.0) -> float:
+    """Req/s planned per replica: the SLO rate x behavior.targetUtilization / ``margin`` (the SLO headroom
+    times the climb margin)."""
+    return slo_rate * spec.autoscaling.behavior.targetUtilization / margin
 
 
 def ideal_replicas(demand: float, replica_rate: float) -> int:

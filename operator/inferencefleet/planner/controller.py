@@ -34,6 +34,7 @@ from .clock import rebased
 from .correction import OnlineCorrection
 from .forecast import Demand, DemandForecast
 from .headroom import SloHeadroom
+from .load_test import calibrated, climb_margin
 from .memory import FleetState, PoolMemory
 from .quota import QuotaGrant, QuotaRequest, QuotaUnavailable, allocate, held_grant
 from .records import DecisionRecord
@@ -80,6 +81,10 @@ class _Plan:
     out_of_range: str
     """Which signals were beyond any real value and clamped ('' when none)."""
     profile_note: str
+    load_test_factor: float | None
+    """Factor on step and prefill time that matches spec.capacity.loadTest (None: no load test)."""
+    climb_margin: float
+    """Divisor of the planned rate per replica for demand that climbs during a cold start (1: none)."""
     signals: PoolSignals
     tuning: PlannerTuning
 
@@ -133,15 +138,22 @@ def _missing(signals: PoolSignals, now: float, stale_after: float) -> str:
     return "; ".join(problems)
 
 
-def _profile(pool: InferencePool) -> tuple[CapacityProfile, str]:
-    """The pool's capacity profile; an unknown spec.capacity.profile falls back to the automatic one."""
+def _profile(pool: InferencePool) -> tuple[CapacityProfile, float | None, str]:
+    """The pool's capacity profile, calibrated to spec.capacity.loadTest when the pool declares one (with the
+    calibration factor, else None), and what went wrong ('' when nothing did): an unknown
+    spec.capacity.profile falls back to the automatic one, a load test beyond the profile is clamped."""
+    spec, note = pool.spec, ""
     try:
-        return profile_for(pool.spec), ""
-    except UserError as error:
-        assert pool.spec.capacity is not None
-        spec = pool.spec.model_copy(update={"capacity": pool.spec.capacity.model_copy(update={"profile": None})})
         profile = profile_for(spec)
-        return profile, f"{error}; using {profile.name}"
+    except UserError as error:
+        assert spec.capacity is not None
+        spec = spec.model_copy(update={"capacity": spec.capacity.model_copy(update={"profile": None})})
+        profile = profile_for(spec)
+        note = f"{error}; using {profile.name}"
+    calibration = calibrated(profile, spec)
+    if calibration is None:
+        return profile, None, note
+    return calibration.profile, calibration.factor, "; ".join(n for n in (note, calibration.problem) if n)
 
 
 def _latency_slos(signals: PoolSignals, slo: SloSpec) -> tuple[tuple[str, Sample, float], ...]:
@@ -196,7 +208,8 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     missing = _missing(signals, now, tuning.signals.stale_after_s) or partial
     cold_start = memory.cold_start.observed(observation, now, clock_stepped, tuning.signals)
     horizon = cold_start.seconds or spec.autoscaling.coldStart
-    profile, profile_note = _profile(pool)
+    profile, load_test_factor, profile_note = _profile(pool)
+    climb = 1.0 if load_test_factor is None else climb_margin(horizon, tuning.scale.climb_margin_per_minute)
     shape, workload = memory.shape.observed(signals, now, dt, spec.model.maxContextTokens, tuning.shape)
     model = ReplicaModel(profile, memory.correction.multipliers, workload, spec.batching.maxNumBatchedTokens)
     learned = _Learned(memory.correction, memory.headroom, memory.demand, None, False)
@@ -206,10 +219,11 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     correction, headroom, demand, active = learned.correction, learned.headroom, learned.demand, learned.active
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
     batching = choose_max_num_seqs(spec, model, running_seqs, demand.rate if demand else None, observation.replicas,
-                                   horizon, memory.rollout.last_rollout, now, headroom.value, tuning.batching)
+                                   horizon, memory.rollout.last_rollout, now, headroom.value * climb,
+                                   tuning.batching)
     slo = spec.autoscaling.slo
     capacity = slo_capacity(model, batching.max_num_seqs, slo.itlP99, slo.ttftP99, tuning.batching.itl_margin)
-    replica_rate = planned_rate(capacity.rate, spec, headroom.value)
+    replica_rate = planned_rate(capacity.rate, spec, headroom.value * climb)
     history = memory.scale
     last_request = now if active or history.last_request_at is None else history.last_request_at
     scale = decide(spec, ScaleInput(
@@ -241,7 +255,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     )
     return _Plan(pool, pool_key(pool), observation, new_memory, model, horizon, demand, capacity, replica_rate,
                  batching, scale, wanted, missing, bool(partial) and missing == partial, out_of_range, profile_note,
-                 signals, tuning)
+                 load_test_factor, climb, signals, tuning)
 
 
 def _external_count(pool: InferencePool, observation: PoolObservation) -> int:
@@ -338,6 +352,8 @@ def _trace(plan: _Plan, grant: QuotaGrant | None, desired: int) -> SizingTrace:
         slo_rate=plan.capacity.rate,
         target_utilization=plan.pool.spec.autoscaling.behavior.targetUtilization,
         headroom=plan.memory.headroom.value,
+        load_test_factor=plan.load_test_factor,
+        climb_margin=plan.climb_margin,
         replica_rate=plan.replica_rate,
         needed=ideal_replicas(demand.rate, plan.replica_rate) if demand else None,
         wanted=plan.wanted,
@@ -366,6 +382,9 @@ def _sizing(plan: _Plan, trace: SizingTrace) -> str:
         + f" over the {trace.horizon:g}s cold start needs {trace.needed} "
         f"replica{'' if trace.needed == 1 else 's'} at ITL p99 {format_duration(plan.pool.spec.autoscaling.slo.itlP99)} "
         f"({trace.replica_rate:.1f} req/s per replica"
+        + (f", load test x{trace.load_test_factor:.2f} step and prefill time"
+           if trace.load_test_factor is not None else "")
+        + (f", climb margin x{trace.climb_margin:.2f} for the cold start" if trace.climb_margin > 1.005 else "")
         + (f", headroom x{trace.headroom:.2f} after p99s above the SLO" if trace.headroom > 1.005 else "") + ")"
     )
 

@@ -68,8 +68,9 @@ class ConditionVerdict:
 class SizingTrace:
     """How one tick sized a pool: demand over a horizon, divided by what one replica serves within the SLOs.
 
-    needed = ceil(demand / replica_rate), replica_rate = slo_rate x target_utilization / headroom, and
-    slo_rate is the capacity model at the request shape, with its learned multipliers, at ``batch``.
+    needed = ceil(demand / replica_rate), replica_rate = slo_rate x target_utilization / (headroom x
+    climb_margin), and slo_rate is the capacity model at the request shape, with its load-test calibration
+    and learned multipliers, at ``batch``.
     """
 
     demand: float | None
@@ -102,6 +103,11 @@ class SizingTrace:
     """spec.autoscaling.behavior.targetUtilization."""
     headroom: float
     """SLO headroom dividing the planned rate per replica (1: none)."""
+    load_test_factor: float | None
+    """Factor on the profile's step and prefill time that matches spec.capacity.loadTest (None: no load test)."""
+    climb_margin: float
+    """Margin dividing the planned rate per replica of a pool with a load test, for demand that climbs during
+    a cold start (1: none)."""
     replica_rate: float
     """Req/s planned per replica: slo_rate x target_utilization / headroom."""
     needed: int | None
@@ -123,7 +129,8 @@ class SizingTrace:
             promptTokens=_coarse(self.prompt_tokens), outputTokens=_coarse(self.output_tokens),
             stepMultiplier=_coarse(self.step_multiplier), prefillMultiplier=_coarse(self.prefill_multiplier),
             batch=self.batch, sloRate=_coarse(self.slo_rate), targetUtilization=self.target_utilization,
-            headroom=_coarse(self.headroom), replicaRate=_coarse(self.replica_rate), needed=self.needed,
+            headroom=_coarse(self.headroom), loadTestFactor=_coarse(self.load_test_factor),
+            climbMargin=_coarse(self.climb_margin), replicaRate=_coarse(self.replica_rate), needed=self.needed,
             wanted=self.wanted, quotaCap=self.quota_cap, desired=self.desired)
 
 

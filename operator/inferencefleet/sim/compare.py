@@ -5,7 +5,8 @@ one cold start of the beginning need: ceil(rate / replica capacity), or the orac
 after its replay rounds when the oracle runs too); static starts (and stays) at the peak need (the
 oracle's, after its replay rounds, when the oracle runs too). The replica capacity comes from
 the oracle's load test and sets the KEDA threshold and the KPA concurrency target (see
-``baselines``). Order: the oracle first, then the others.
+``baselines``); "inferencefleet-loadtest" is the planner given the same load test as the pool's
+spec.capacity.loadTest. Order: the oracle first, then the others.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..api.v1alpha1 import CapacitySpec, FleetQuota, InferencePool
 from ..planner.tuning import DEFAULT_TUNING, PlannerTuning
 from ..planner.types import PoolKey, pool_key
 from .baselines import HpaPolicy, KedaPolicy, KpaPolicy, StaticPolicy
@@ -24,7 +25,7 @@ from .planner_policy import InferenceFleetPolicy
 from .timeline import Timeline
 from .traces import Trace
 
-POLICIES = ("inferencefleet", "hpa", "keda", "kpa", "static", "oracle")
+POLICIES = ("inferencefleet", "inferencefleet-loadtest", "hpa", "keda", "kpa", "static", "oracle")
 """Every policy name, in the order reports list them."""
 
 Progress = Callable[[str, float, float], None]
@@ -35,6 +36,13 @@ def capacities(pools: Sequence[InferencePool], traces: Mapping[PoolKey, Trace],
                engine: EngineOptions | None = None) -> dict[PoolKey, ReplicaCapacity]:
     """Load-tested SLO capacity of one replica of every pool, lengths from the pool's trace."""
     return {pool_key(p): replica_capacity(p, traces[pool_key(p)], engine=engine) for p in pools}
+
+
+def with_load_test(pool: InferencePool, capacity: ReplicaCapacity) -> InferencePool:
+    """``pool`` declaring ``capacity`` as its spec.capacity.loadTest (the load test KEDA's threshold comes from)."""
+    spec = pool.spec
+    declared = (spec.capacity or CapacitySpec()).model_copy(update={"loadTest": capacity.load_test()})
+    return pool.model_copy(update={"spec": spec.model_copy(update={"capacity": declared})})
 
 
 def oracle_start(outcome: OracleOutcome) -> dict[PoolKey, int]:
@@ -87,6 +95,7 @@ def run_policies(
         warm = oracle_start(outcome)
     factories: dict[str, Callable[[], Policy]] = {
         "inferencefleet": lambda: InferenceFleetPolicy(tick, timeline.on_tick if timeline is not None else None, tuning),
+        "inferencefleet-loadtest": lambda: InferenceFleetPolicy(tick, tuning=tuning, name="inferencefleet-loadtest"),
         "hpa": lambda: HpaPolicy(hpa_waiting_target),
         "keda": lambda: KedaPolicy({k: c.utilization * c.rate for k, c in capacity.items()}),
         "kpa": lambda: KpaPolicy({k: c.concurrency for k, c in capacity.items()}),
@@ -94,9 +103,11 @@ def run_policies(
     }
     if from_minimum:
         warm = {k: p.spec.replicas.min for k, p in by_key.items()}
+    load_tested = [with_load_test(p, capacity[pool_key(p)]) for p in pools]
     for name in POLICIES:
         if name in policies and name != "oracle":
-            results[name] = simulate(pools, traces, factories[name](), quota=quota, horizon=horizon,
+            results[name] = simulate(load_tested if name == "inferencefleet-loadtest" else pools, traces,
+                                     factories[name](), quota=quota, horizon=horizon,
                                      initial_replicas=peak if name == "static" else warm,
                                      progress=report(name), engine=engine)
     return [results[name] for name in POLICIES if name in results]

@@ -36,7 +36,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..api.v1alpha1 import FleetQuota, InferencePool
+from ..api.v1alpha1 import FleetQuota, InferencePool, LoadTestSpec
 from ..planner.capacity import profile_for
 from ..planner.types import PoolKey, pool_key
 from ..signals.model import SignalsSnapshot
@@ -72,6 +72,15 @@ class ReplicaCapacity:
     utilization: float
     concurrency: float
     """Mean requests in flight at ``utilization`` x rate (Little's law: arrival rate x mean latency)."""
+    prompt_tokens: int
+    """Mean prompt length of the load test's requests (rounded)."""
+    output_tokens: int
+    """Mean output length of the load test's requests (rounded)."""
+
+    def load_test(self) -> LoadTestSpec:
+        """This load test as a pool's spec.capacity.loadTest."""
+        return LoadTestSpec(requestsPerSecond=self.rate, promptTokens=self.prompt_tokens,
+                            outputTokens=self.output_tokens)
 
 
 def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 2000, seed: int = 0,
@@ -130,7 +139,9 @@ def replica_capacity(pool: InferencePool, lengths: Trace, *, requests: int = 200
     while high - low > tolerance * high:
         middle = (low + high) / 2
         low, high = (middle, high) if measure(middle)[0] >= GOOD_SHARE else (low, middle)
-    return ReplicaCapacity(low, utilization, utilization * low * measure(utilization * low)[1])
+    return ReplicaCapacity(low, utilization, utilization * low * measure(utilization * low)[1],
+                           round(sum(s.prompt_tokens for s in shapes) / len(shapes)),
+                           round(sum(s.output_tokens for s in shapes) / len(shapes)))
 
 
 def needed(trace: Trace, capacity: float, horizon: float) -> list[int]:

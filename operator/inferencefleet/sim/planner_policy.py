@@ -35,12 +35,14 @@ class InferenceFleetPolicy(Policy):
     name = "inferencefleet"
 
     def __init__(self, interval: float = 5.0, on_tick: Callable[[float, TickResult], None] | None = None,
-                 tuning: PlannerTuning = DEFAULT_TUNING) -> None:
+                 tuning: PlannerTuning = DEFAULT_TUNING, name: str = "inferencefleet") -> None:
         """``on_tick(now, result)`` sees every tick's decisions, reasons and tier usage (for reports);
-        ``tuning``: the planner's constants (benchmarks/sensitivity.py varies them)."""
+        ``tuning``: the planner's constants (benchmarks/sensitivity.py varies them); ``name``: the policy's
+        name in results."""
         if interval <= 0:
             raise ValueError(f"tick interval must be > 0 seconds (got {interval})")
         self.interval = interval
+        self.name = name
         self._pools: list[InferencePool] = []
         self._quota: FleetQuota | None = None
         self._state = FleetState()

@@ -33,11 +33,11 @@ from .fleet import SimResult
 from .timeline import Shortfall, Timeline
 
 COLOURS = {
-    "inferencefleet": "#1f5fbf", "hpa": "#e07b00", "keda": "#2a9d3a", "kpa": "#8e44ad",
+    "inferencefleet": "#1f5fbf", "inferencefleet-loadtest": "#17becf", "hpa": "#e07b00", "keda": "#2a9d3a", "kpa": "#8e44ad",
     "static": "#7f7f7f", "oracle": "#111111", "what ran": "#c0392b",
 }
 """One colour per policy in every plot."""
-LABELS = {"inferencefleet": "inferencefleet", "hpa": "HPA", "keda": "KEDA", "kpa": "Knative KPA",
+LABELS = {"inferencefleet": "inferencefleet", "inferencefleet-loadtest": "inferencefleet, load-tested", "hpa": "HPA", "keda": "KEDA", "kpa": "Knative KPA",
           "static": "static peak", "oracle": "oracle (clairvoyant)", "what ran": "what ran"}
 SHORT = {**LABELS, "oracle": "oracle", "kpa": "KPA"}
 """Policy names in tables."""

@@ -114,7 +114,7 @@ def test_model_cel_rules_are_all_published():
         text = yaml.safe_dump(crdgen.openapi_schema(model))
         return [line for line in text.splitlines() if "rule:" in line]
 
-    assert len(rules(InferencePool)) == 19
+    assert len(rules(InferencePool)) == 20
     assert len(rules(FleetQuota)) == 4
 
 
