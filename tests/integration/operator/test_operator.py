@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +142,8 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
     with running_operator(control_plane, tmp_path, prometheus_url=loaded_prometheus):
         create(api, example("quota.yaml"))
         create(api, pool("busy", namespace))
-        create(api, pool("watched", namespace, mode="Shadow"))
+        create(api, pool("watched", namespace, mode="Shadow", capacity={"loadTest": {
+            "requestsPerSecond": 5.0, "promptTokens": 500, "outputTokens": 200}}))
         wait_for(lambda: has_condition(api, namespace, "busy", "MetricsAvailable", "True"), "MetricsAvailable=True")
         scaled = wait_for(lambda: (d := deployment(api, namespace, "busy")) is not None and d.spec.replicas > 1
                           and d, "the Managed pool's Deployment to scale up")
@@ -167,6 +169,10 @@ def test_load_scales_a_managed_pool_and_only_records_a_shadow_decision(
         shadow = wait_for(lambda: [d for d in get_pool(api, namespace, "watched")["status"].get("decisions", [])
                                    if d["action"] == "ScaleUp"], "the Shadow pool's decision")
         assert shadow[-1]["applied"] is False and shadow[-1]["to"] > 1
+        tested = get_pool(api, namespace, "watched")["status"]["sizing"]  # sized on its declared load test
+        assert tested["loadTestFactor"] > 0 and tested["climbMargin"] > 1 and "loadTestFactor" not in sizing
+        said = re.search(r"load test x([0-9.]+) step and prefill time", shadow[-1]["reason"])
+        assert said and float(said.group(1)) == pytest.approx(tested["loadTestFactor"], abs=0.01)
 
         quota = wait_for(lambda: (q := client.CustomObjectsApi(api).get_cluster_custom_object(
             GROUP, VERSION, "fleetquotas", "default")).get("status", {}).get("tiers") and q, "FleetQuota status")
