@@ -55,8 +55,12 @@ def _decision(action: str, from_: int, to: int, applied: bool = True) -> Any:
     return PoolDecision(key=("ns", "p"), mode="Managed", tier="free", current_replicas=from_, desired_replicas=to,
                         applied=applied, max_num_seqs=64, recommended_max_num_seqs=64, rollout_max_num_seqs=False,
                         quota_cap=None, quota_reason="", gpus=to, dollars_per_hour=0.0,
-                        sizing=SizingTrace(None, None, None, None, 60.0, False, 1.0, 1024.0, 256.0, 1.0, 1.0, 64, 1.0, 1.0,
-                                           1.0, 1.0, None, to, None, to),
+                        sizing=SizingTrace(demand=None, arrivals=None, forecast=None, backlog=None, horizon=60.0,
+                                           trend_warming=False, burstiness=1.0, prompt_tokens=1024.0,
+                                           output_tokens=256.0, step_multiplier=1.0, prefill_multiplier=1.0,
+                                           batch=64, slo_rate=1.0, target_utilization=1.0, headroom=1.0,
+                                           load_test_factor=None, climb_margin=1.0, replica_rate=1.0, needed=None,
+                                           wanted=to, quota_cap=None, desired=to),
                         records=(DecisionRecord(action, from_, to, f"{action} {from_}->{to}"),),
                         conditions=())
 
