@@ -75,10 +75,11 @@ def choose_max_num_seqs(
     cold_start: float,
     last_rollout: float | None,
     now: float,
-    headroom: float = 1.0,
+    margin: float = 1.0,
     tuning: BatchingTuning = DEFAULT_TUNING.batching,
 ) -> BatchingChoice:
-    """The batching decision for one pool. ``running`` is the value the pods run (None: no pods).
+    """The batching decision for one pool. ``running`` is the value the pods run (None: no pods); ``margin``
+    divides the planned rate per replica (the SLO headroom times the climb margin, as in ``planned_rate``).
 
     ``demand`` None means the signals are missing: then only a spec change (a running value outside
     the spec range, or Fixed mode's maximum) restarts pods.
@@ -116,8 +117,8 @@ def choose_max_num_seqs(
     if last_rollout is not None and now - last_rollout < cooldown:
         return _keep(running, recommended, f"last rollout {now - last_rollout:.0f}s ago, within the "
                                            f"{cooldown:.0f}s cooldown")
-    saved = (_replicas_needed(model, running, demand, spec, headroom, tuning)
-             - _replicas_needed(model, recommended, demand, spec, headroom, tuning))
+    saved = (_replicas_needed(model, running, demand, spec, margin, tuning)
+             - _replicas_needed(model, recommended, demand, spec, margin, tuning))
     if saved <= 0:
         return _keep(running, recommended, f"{recommended} saves no replicas at {demand:.1f} req/s and "
                                            f"{running} meets the {slo.itlP99 * 1e3:.0f}ms ITL SLO "
@@ -133,12 +134,12 @@ def choose_max_num_seqs(
 
 
 def _replicas_needed(model: ReplicaModel, max_num_seqs: int, demand: float | None, spec: InferencePoolSpec,
-                     headroom: float, tuning: BatchingTuning) -> int:
+                     margin: float, tuning: BatchingTuning) -> int:
     if not demand:
         return 0
     slo = spec.autoscaling.slo
     capacity = slo_capacity(model, max_num_seqs, slo.itlP99, slo.ttftP99, tuning.itl_margin)
-    return ideal_replicas(demand, planned_rate(capacity.rate, spec, headroom))
+    return ideal_replicas(demand, planned_rate(capacity.rate, spec, margin))
 
 
 def _rollout(running: int, value: int, recommended: int, reason: str) -> BatchingChoice:
