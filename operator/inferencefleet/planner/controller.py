@@ -1,8 +1,9 @@
 """One planner tick: signals + observations + memory -> replicas, batch limits and quota caps.
 
 The same function drives the live operator and the simulator. Pure: no I/O, no clock (``now``).
-Per pool: check the signals (signal_checks) and the clock (clock), measure (workload, cold start,
-online correction, demand forecast), choose --max-num-seqs, size replicas against the SLOs; then the
+Per pool: check the signals (signal_checks) and the clock (clock), calibrate the profile to a declared
+load test (load_test), measure (workload, cold start, online correction, demand forecast), choose
+--max-num-seqs, size replicas against the SLOs; then the
 quota grants replicas over all pools (or, while it is unavailable, each pool keeps its last grant);
 then each pool gets its decision, reason and conditions, and its memory for the next tick.
 """
