@@ -39,7 +39,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from inferencefleet.api.v1alpha1 import InferencePool
 from inferencefleet.planner.capacity import profile_for
 from inferencefleet.planner.types import pool_key
 from inferencefleet.sim import scenarios
-from inferencefleet.sim.compare import POLICIES, run_policies
+from inferencefleet.sim.compare import POLICIES, run_policies, with_load_test
 from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.fleet import SimResult
 from inferencefleet.sim.oracle import WINDOW, ReplicaCapacity, minute_foresight, replica_capacity
@@ -249,6 +249,10 @@ class PreparedCase:
     capacity: ReplicaCapacity
     """One replica's load-tested SLO capacity on the trace's length mix."""
     rate_scale: float
+
+    def load_tested(self) -> PreparedCase:
+        """The same case with the pool declaring its load test as spec.capacity.loadTest (what KEDA sizes on)."""
+        return replace(self, pool=with_load_test(self.pool, self.capacity))
 
 
 def prepare_case(scenario: str, trace_name: str, minutes: float | None, peak_replicas: int,

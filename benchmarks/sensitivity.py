@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -45,7 +44,7 @@ from autoscaling import (
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import PoolKey, pool_key
-from inferencefleet.sim.compare import oracle_start, with_load_test
+from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
 from inferencefleet.sim.fleet import SimResult, simulate
 from inferencefleet.sim.oracle import OracleOutcome, oracle
@@ -97,7 +96,7 @@ def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions | 
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
     reference = run_oracle(prepared, engine)
     if load_test:
-        prepared = replace(prepared, pool=with_load_test(prepared.pool, prepared.capacity))
+        prepared = prepared.load_tested()
     default = planner_row(run_planner(prepared, engine, oracle_start(reference)), reference)
     variants = [sweep(prepared, engine, path, factor, reference, default) for path in paths for factor in FACTORS]
     return {"scenario": scenario, "trace": trace_name, "seed": seed,

@@ -31,7 +31,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -55,7 +55,7 @@ from sensitivity import run_oracle, run_planner
 import inferencefleet
 from inferencefleet.planner.tuning import DEFAULT_TUNING, PlannerTuning
 from inferencefleet.planner.types import pool_key
-from inferencefleet.sim.compare import oracle_start, with_load_test
+from inferencefleet.sim.compare import oracle_start
 from inferencefleet.sim.engine import EngineOptions
 
 TRACES = tuple(TRACE_FILES) + FAMILIES
@@ -121,7 +121,7 @@ def run_case(scenario: str, trace_name: str, seed: int, engine: EngineOptions, t
              cache: OracleCache, load_test: bool = False) -> dict[str, Any]:
     prepared = prepare_case(scenario, trace_name, *run_length(quick=True), seed, engine)
     ref = reference(cache, prepared, scenario, trace_name, seed, engine)
-    planned = replace(prepared, pool=with_load_test(prepared.pool, prepared.capacity)) if load_test else prepared
+    planned = prepared.load_tested() if load_test else prepared
     result = run_planner(planned, engine, {pool_key(prepared.pool): ref.start_replicas}, tuning)
     return {"scenario": scenario, "trace": trace_name, "seed": seed, "engine_error": engine.error,
             "vs_oracle": result.gpu_hours / ref.gpu_hours, "attainment": result.attainment,

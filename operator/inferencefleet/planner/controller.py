@@ -139,7 +139,7 @@ def _missing(signals: PoolSignals, now: float, stale_after: float) -> str:
     return "; ".join(problems)
 
 
-def _profile(pool: InferencePool) -> tuple[CapacityProfile, float | None, str]:
+def _profile(pool: InferencePool, itl_margin: float) -> tuple[CapacityProfile, float | None, str]:
     """The pool's capacity profile, calibrated to spec.capacity.loadTest when the pool declares one (with the
     calibration factor, else None), and what went wrong ('' when nothing did): an unknown
     spec.capacity.profile falls back to the automatic one, a load test beyond the profile is clamped."""
@@ -151,7 +151,7 @@ def _profile(pool: InferencePool) -> tuple[CapacityProfile, float | None, str]:
         spec = spec.model_copy(update={"capacity": spec.capacity.model_copy(update={"profile": None})})
         profile = profile_for(spec)
         note = f"{error}; using {profile.name}"
-    calibration = calibrated(profile, spec)
+    calibration = calibrated(profile, spec, itl_margin)
     if calibration is None:
         return profile, None, note
     return calibration.profile, calibration.factor, "; ".join(n for n in (note, calibration.problem) if n)
@@ -209,7 +209,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
     missing = _missing(signals, now, tuning.signals.stale_after_s) or partial
     cold_start = memory.cold_start.observed(observation, now, clock_stepped, tuning.signals)
     horizon = cold_start.seconds or spec.autoscaling.coldStart
-    profile, load_test_factor, profile_note = _profile(pool)
+    profile, load_test_factor, profile_note = _profile(pool, tuning.batching.itl_margin)
     climb = 1.0 if load_test_factor is None else climb_margin(horizon, tuning.scale.climb_margin_per_minute)
     shape, workload = memory.shape.observed(signals, now, dt, spec.model.maxContextTokens, tuning.shape)
     model = ReplicaModel(profile, memory.correction.multipliers, workload, spec.batching.maxNumBatchedTokens)

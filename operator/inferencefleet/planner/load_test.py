@@ -36,14 +36,15 @@ class Calibration:
     problem: str = ""
 
 
-def calibrated(profile: CapacityProfile, spec: InferencePoolSpec) -> Calibration | None:
-    """``profile`` calibrated to spec.capacity.loadTest (None when the pool declares no load test)."""
+def calibrated(profile: CapacityProfile, spec: InferencePoolSpec, itl_margin: float) -> Calibration | None:
+    """``profile`` calibrated to spec.capacity.loadTest (None when the pool declares no load test), with the
+    SLO rate the sizing uses (the p99 ITL planned at ``itl_margin`` x its SLO)."""
     test = spec.capacity.loadTest if spec.capacity is not None else None
     if test is None:
         return None
     slo = spec.autoscaling.slo
     return _calibrate(profile, test, spec.batching.maxNumSeqs.max, spec.batching.maxNumBatchedTokens,
-                      slo.itlP99, slo.ttftP99)
+                      slo.itlP99, slo.ttftP99, itl_margin)
 
 
 def climb_margin(cold_start: float, per_minute: float) -> float:
@@ -53,19 +54,19 @@ def climb_margin(cold_start: float, per_minute: float) -> float:
 
 @lru_cache(maxsize=4096)
 def _calibrate(profile: CapacityProfile, test: LoadTestSpec, max_num_seqs: int, max_num_batched_tokens: int,
-               itl_slo: float, ttft_slo: float) -> Calibration:
-    base = ReplicaModel(profile, Correction(), Workload(test.promptTokens, test.outputTokens),
-                        max_num_batched_tokens)
+               itl_slo: float, ttft_slo: float, itl_margin: float) -> Calibration:
+    workload = Workload(test.promptTokens, test.outputTokens)
 
     def rate(factor: float) -> float:
-        model = ReplicaModel(profile, Correction(factor, factor), base.workload, max_num_batched_tokens)
-        return slo_capacity(model, max_num_seqs, itl_slo, ttft_slo).rate
+        model = ReplicaModel(profile, Correction(factor, factor), workload, max_num_batched_tokens)
+        return slo_capacity(model, max_num_seqs, itl_slo, ttft_slo, itl_margin).rate
 
     low, high = FACTORS
-    if rate(high) > test.requestsPerSecond:
-        return Calibration(profile.scaled(high, high), high, _beyond(test, rate(high), "slower", high))
-    if rate(low) < test.requestsPerSecond:
-        return Calibration(profile.scaled(low, low), low, _beyond(test, rate(low), "faster", 1 / low))
+    slowest, fastest = rate(high), rate(low)
+    if slowest > test.requestsPerSecond:
+        return Calibration(profile.scaled(high, high), high, _beyond(test, slowest, "slower", high))
+    if fastest < test.requestsPerSecond:
+        return Calibration(profile.scaled(low, low), low, _beyond(test, fastest, "faster", 1 / low))
     for _ in range(ITERATIONS):
         mid = math.sqrt(low * high)
         low, high = (mid, high) if rate(mid) > test.requestsPerSecond else (low, mid)

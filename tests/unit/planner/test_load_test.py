@@ -13,6 +13,7 @@ from inferencefleet.planner.tuning import DEFAULT_TUNING
 from .conftest import pool
 
 KEY = ("ns", "p")
+ITL_MARGIN = DEFAULT_TUNING.batching.itl_margin
 LOAD_TEST = {"requestsPerSecond": 6.0, "promptTokens": 2000, "outputTokens": 300}
 
 
@@ -21,13 +22,13 @@ def model_rate(spec, profile) -> float:
     test, slo = spec.capacity.loadTest, spec.autoscaling.slo
     model = ReplicaModel(profile, Correction(), Workload(test.promptTokens, test.outputTokens),
                          spec.batching.maxNumBatchedTokens)
-    return slo_capacity(model, spec.batching.maxNumSeqs.max, slo.itlP99, slo.ttftP99).rate
+    return slo_capacity(model, spec.batching.maxNumSeqs.max, slo.itlP99, slo.ttftP99, ITL_MARGIN).rate
 
 
 @pytest.mark.parametrize("rate", [0.5, 6.0, 40.0])
 def test_the_calibrated_model_serves_the_load_tested_rate(rate):
     spec = pool(capacity={"loadTest": {**LOAD_TEST, "requestsPerSecond": rate}}).spec
-    calibration = calibrated(profile_for(spec), spec)
+    calibration = calibrated(profile_for(spec), spec, ITL_MARGIN)
     assert calibration is not None and calibration.problem == ""
     assert model_rate(spec, calibration.profile) == pytest.approx(rate, rel=1e-3)
 
@@ -36,19 +37,19 @@ def test_a_faster_load_test_calibrates_a_faster_engine():
     factors = []
     for rate in (2.0, 6.0, 18.0):
         spec = pool(capacity={"loadTest": {**LOAD_TEST, "requestsPerSecond": rate}}).spec
-        factors.append(calibrated(profile_for(spec), spec).factor)
+        factors.append(calibrated(profile_for(spec), spec, ITL_MARGIN).factor)
     assert factors == sorted(factors, reverse=True)
     assert factors[0] > 1 > factors[-1]
 
 
 def test_no_load_test_no_calibration():
     spec = pool().spec
-    assert calibrated(profile_for(spec), spec) is None
+    assert calibrated(profile_for(spec), spec, ITL_MARGIN) is None
 
 
 def test_a_load_test_beyond_any_plausible_engine_is_clamped_and_says_why():
     spec = pool(capacity={"loadTest": {**LOAD_TEST, "requestsPerSecond": 5000.0}}).spec
-    calibration = calibrated(profile_for(spec), spec)
+    calibration = calibrated(profile_for(spec), spec, ITL_MARGIN)
     assert calibration.factor == FACTORS[0]
     assert "spec.capacity.loadTest: 5000 req/s" in calibration.problem and "8x faster" in calibration.problem
 
@@ -80,7 +81,7 @@ def test_a_load_tested_pool_sizes_on_the_test_and_says_so(make_pool, make_world)
             decision = world.step({"p": 30.0}).decision(KEY)
     sizing = decision.sizing
     assert sizing.load_test_factor == pytest.approx(
-        calibrated(profile_for(tested.pools[0].spec), tested.pools[0].spec).factor)
+        calibrated(profile_for(tested.pools[0].spec), tested.pools[0].spec, ITL_MARGIN).factor)
     assert sizing.climb_margin == pytest.approx(climb_margin(120.0, DEFAULT_TUNING.scale.climb_margin_per_minute))
     assert sizing.replica_rate == pytest.approx(
         sizing.slo_rate * sizing.target_utilization / (sizing.headroom * sizing.climb_margin))
