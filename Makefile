@@ -73,6 +73,10 @@ IMAGE_STAMP := build/images.stamp
 $(IMAGE_STAMP): $(IMAGE_INPUTS)
 	$(BUILD) --target operator -t $(IMAGE) .
 	$(BUILD) --target enginesim -t $(ENGINESIM_IMAGE) .
+	# vfs keeps a full copy of every layer, GBs per build: drop the images earlier builds left untagged
+	# (this build's cached stages stay, as parents of the tagged images).
+	buildah --storage-driver vfs rmi --prune >/dev/null 2>&1 || echo "buildah rmi --prune: an untagged" \
+	  "image is held by a leftover container; list them with buildah containers, remove with buildah rm"
 	mkdir -p $(@D) && echo "$(IMAGE) $(ENGINESIM_IMAGE)" > $@
 
 image: base-image
