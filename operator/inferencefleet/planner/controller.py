@@ -219,12 +219,12 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         model = replace(model, correction=learned.correction.multipliers)
     correction, headroom, demand, active = learned.correction, learned.headroom, learned.demand, learned.active
     running_seqs = observation.max_num_seqs if observation.replicas > 0 else None
+    margin = headroom.value * climb
     batching = choose_max_num_seqs(spec, model, running_seqs, demand.rate if demand else None, observation.replicas,
-                                   horizon, memory.rollout.last_rollout, now, headroom.value * climb,
-                                   tuning.batching)
+                                   horizon, memory.rollout.last_rollout, now, margin, tuning.batching)
     slo = spec.autoscaling.slo
     capacity = slo_capacity(model, batching.max_num_seqs, slo.itlP99, slo.ttftP99, tuning.batching.itl_margin)
-    replica_rate = planned_rate(capacity.rate, spec, headroom.value * climb)
+    replica_rate = planned_rate(capacity.rate, spec, margin)
     history = memory.scale
     last_request = now if active or history.last_request_at is None else history.last_request_at
     scale = decide(spec, ScaleInput(

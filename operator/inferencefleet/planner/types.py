@@ -109,7 +109,7 @@ class SizingTrace:
     """Margin dividing the planned rate per replica of a pool with a load test, for demand that climbs during
     a cold start (1: none)."""
     replica_rate: float
-    """Req/s planned per replica: slo_rate x target_utilization / headroom."""
+    """Req/s planned per replica: slo_rate x target_utilization / (headroom x climb_margin)."""
     needed: int | None
     """Replicas the demand needs at replica_rate (None without demand)."""
     wanted: int
