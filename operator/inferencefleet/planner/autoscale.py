@@ -17,6 +17,10 @@
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most ``burst_hold_max`` cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
+* Replicas still starting are given back at once when the ideal no longer needs them, on a pool that
+  plans with a climb margin (a load-tested pool, load_test.py): the margin already holds spare
+  capacity for demand that climbs during a cold start, and a replica that never served costs its
+  start again at most. Ready replicas keep the scale-down delay.
 * Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
@@ -98,6 +102,8 @@ class ScaleInput:
     """Peak over mean of the recent demand (1: steady)."""
     idle_for: float | None
     """Seconds without any request (None: not idle)."""
+    gives_back_starting: bool
+    """Whether replicas still starting that the ideal no longer needs go at once (a climb margin holds spare)."""
     needs: Needs
     """The replicas recent ticks needed (from the last outcome; empty for a pool seen for the first time)."""
     now: float
@@ -175,14 +181,20 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
     if current < bounds.min or current > bounds.max:
         return outcome(target, "ScaleUp" if target > current else "ScaleDown",
                        f"replicas {current} outside [{bounds.min}, {bounds.max}]", target)
+    ready = current - given.starting
+    waiting = backlogged(given.backlog, ready, tuning)
+    if given.gives_back_starting and given.starting and target < current and not waiting:
+        kept = max(target, ready)
+        given_back = "all" if current - kept == given.starting else f"{current - kept} of"
+        return outcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting given back "
+                                          "before they serve (the climb margin covers climbs)", target)
     band = behavior.tolerance * current
     if 0 <= current - target <= band:
         return outcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", target)
     if target > current:
         limited = min(target, current + behavior.scaleUpLimit) if behavior.scaleUpLimit else target
         return outcome(limited, "ScaleUp", "", target)
-    ready = current - given.starting
-    if backlogged(given.backlog, ready, tuning):
+    if waiting:
         return outcome(current, "Hold", f"{given.backlog:.0f} requests waiting for {ready} ready replicas: "
                                         "never scaling down while a backlog remains", target)
     needs = remembered(known, given.now, target, keep)

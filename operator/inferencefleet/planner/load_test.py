@@ -7,7 +7,8 @@ on top. One factor for both: a rate is one number and cannot tell a slow step fr
 
 A calibrated model has no error left to serve as an accidental buffer for climbs, so a pool with a load
 test plans a deliberate one (``climb_margin``): demand keeps rising during the cold start of the replicas
-ordered for it.
+ordered for it. With that spare capacity planned, such a pool gives back replicas still starting that
+the demand no longer needs (autoscale.py).
 """
 
 from __future__ import annotations
