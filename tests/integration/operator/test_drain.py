@@ -1,5 +1,6 @@
 """A scale-in removes the replicas with the least work in flight: the operator marks each ready pod with its
-requests in flight (from a real Prometheus) and the real ReplicaSet controller removes the cheapest first."""
+requests in flight (from a real Prometheus) and the real ReplicaSet controller removes the cheapest first.
+Replicas still starting go before any ready one, which is what giving them back (planner.autoscale) relies on."""
 
 from __future__ import annotations
 
@@ -63,3 +64,33 @@ def test_a_scale_in_keeps_the_busiest_replica(
     kept = client.CoreV1Api(api).read_namespaced_pod(pods[0], namespace)
     assert kept.metadata.annotations[DELETION_COST] == "50"
     assert events[0].message.endswith(f"removing the least busy: {pods[1]} (0 in flight), {pods[2]} (20 in flight)")
+
+
+def live_pods(api: client.ApiClient, namespace: str, name: str) -> dict[str, bool]:
+    """{pod: ready} of the pool's pods that are not terminating."""
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"inferencefleet.io/pool={name}").items
+    return {p.metadata.name: any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or ())
+            for p in pods if not p.metadata.deletion_timestamp}
+
+
+def test_a_scale_in_removes_the_replicas_still_starting_before_a_ready_one(
+        control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    api = control_plane.api()
+    nodes = [n.metadata.name for n in client.CoreV1Api(api).list_node().items]
+    with running_operator(control_plane, tmp_path):
+        create(api, example("quota.yaml"))
+        create(api, pool("starting", namespace, mode="External", replicas={"min": 1, "max": 4, "count": 1}))
+        first = wait_for(lambda: len(p := ready_pods(api, namespace, "starting")) == 1 and p, "1 ready pod")
+        for node in nodes:  # new pods stay Pending: replicas still starting
+            control_plane.kubectl("cordon", node)
+        try:
+            control_plane.kubectl("scale", "ipool", "starting", "-n", namespace, "--replicas=3")
+            wait_for(lambda: sorted(live_pods(api, namespace, "starting").values()) == [False, False, True],
+                     "two pods starting beside the ready one")
+            control_plane.kubectl("scale", "ipool", "starting", "-n", namespace, "--replicas=1")
+            left = wait_for(lambda: list(p := live_pods(api, namespace, "starting")) == first and p,
+                            "only the ready pod left")
+        finally:
+            for node in nodes:
+                control_plane.kubectl("uncordon", node, check=False)
+    assert left == {first[0]: True}
