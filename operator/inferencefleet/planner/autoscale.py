@@ -17,10 +17,10 @@
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most ``burst_hold_max`` cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
-* Replicas still starting are given back at once when the ideal no longer needs them, on a pool that
-  plans with a climb margin (a load-tested pool, load_test.py): the margin already holds spare
-  capacity for demand that climbs during a cold start, and a replica that never served costs its
-  start again at most. Ready replicas keep the scale-down delay.
+* Replicas still starting are given back once the ideal has not needed them for ``give_back_after_s``,
+  on a pool that plans with a climb margin (a load-tested pool, load_test.py): the margin already
+  holds spare capacity for demand that climbs during a cold start, and a replica that never served
+  costs its start again at most. Ready replicas keep the scale-down delay.
 * Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
@@ -184,10 +184,14 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
     ready = current - given.starting
     waiting = backlogged(given.backlog, ready, tuning)
     if given.gives_back_starting and given.starting and target < current and not waiting:
-        kept = max(target, ready)
-        given_back = "all" if current - kept == given.starting else f"{current - kept} of"
-        return outcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting given back "
-                                          "before they serve (the climb margin covers climbs)", target)
+        needs = remembered(known, given.now, target, keep)
+        window = tuning.give_back_after_s
+        kept = max(most_needed(needs, given.now - window), ready)
+        if kept < current:
+            given_back = "all" if current - kept == given.starting else f"{current - kept} of"
+            return ScaleOutcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting "
+                                                   f"given back before they serve: at most {kept} needed over the "
+                                                   f"last {window:.0f}s (the climb margin covers climbs)", needs)
     band = behavior.tolerance * current
     if 0 <= current - target <= band:
         return outcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", target)

@@ -8,6 +8,7 @@ from the API server's clock and are not shifted).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,8 +38,8 @@ class ColdStart:
         return ColdStart(seconds, observation.starting_since, observation.ready_replicas)
 
     def _measured(self, observation: PoolObservation, now: float, tuning: SignalTuning) -> float | None:
-        still = set(observation.starting_since)
-        became_ready = sorted(t for t in self.starting_since if t not in still)
+        gone = Counter(self.starting_since) - Counter(observation.starting_since)  # replicas share creation times
+        became_ready = sorted(gone.elements())  # removed replicas are the newest: the oldest became ready
         newly_ready = observation.ready_replicas - (self.ready_replicas or 0)
         samples = [now - t for t in became_ready[: max(newly_ready, 0)]]
         if not samples:
