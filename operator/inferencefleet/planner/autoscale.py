@@ -20,7 +20,8 @@
 * Replicas still starting are given back once the ideal has not needed them for ``give_back_after_s``,
   on a pool that plans with a climb margin (a load-tested pool, load_test.py): the margin already
   holds spare capacity for demand that climbs during a cold start, and a replica that never served
-  costs its start again at most. Ready replicas keep the scale-down delay.
+  costs its start again at most (behavior.scaleDownLimit still bounds each step). Ready replicas keep
+  the scale-down delay.
 * Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
@@ -103,7 +104,8 @@ class ScaleInput:
     idle_for: float | None
     """Seconds without any request (None: not idle)."""
     gives_back_starting: bool
-    """Whether replicas still starting that the ideal no longer needs go at once (a climb margin holds spare)."""
+    """Whether replicas still starting that the ideal has not needed for ``give_back_after_s`` are given back
+    (a pool whose climb margin holds spare capacity)."""
     needs: Needs
     """The replicas recent ticks needed (from the last outcome; empty for a pool seen for the first time)."""
     now: float
@@ -186,7 +188,7 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
     if given.gives_back_starting and given.starting and target < current and not waiting:
         needs = remembered(known, given.now, target, keep)
         window = tuning.give_back_after_s
-        kept = max(most_needed(needs, given.now - window), ready)
+        kept = max(most_needed(needs, given.now - window), ready, current - (behavior.scaleDownLimit or current))
         if kept < current:
             given_back = "all" if current - kept == given.starting else f"{current - kept} of"
             return ScaleOutcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from pydantic import ValidationError
 
@@ -128,3 +130,11 @@ def test_ready_replicas_and_a_backlog_keep_the_scale_down_delay_on_a_load_tested
                               waiting=500.0)
     for decisions in (ready, backlog):
         assert all(d.desired_replicas >= decisions[0].desired_replicas for d in decisions)
+
+
+def test_replicas_still_starting_are_given_back_no_faster_than_the_scale_down_limit(make_pool, make_world):
+    limited = make_pool(capacity={"loadTest": LOAD_TEST}, autoscaling={"behavior": {"scaleDownLimit": 1}})
+    decisions = spike_then_fall(make_world([limited], ready_after=120.0))
+    counts = [d.desired_replicas for d in decisions]
+    steps = [a - b for a, b in itertools.pairwise(counts)]
+    assert max(steps) == 1 and counts[-1] < counts[0]
