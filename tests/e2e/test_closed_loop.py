@@ -36,7 +36,7 @@ from aiohttp.test_utils import TestClient
 from kubernetes import client
 
 from inferencefleet.api.durations import parse_duration
-from inferencefleet.planner.tuning import ScaleTuning
+from inferencefleet.planner.tuning import DEFAULT_TUNING
 from inferencefleet.signals.testing import prometheus
 
 from ..integration.enginesim.conftest import Start
@@ -241,7 +241,7 @@ async def closed_loop(api: client.ApiClient, namespace: str, load: Load, in_flig
                                 f"{up['to']} ready replicas in the pool's status")
 
         horizon = parse_duration(get_pool(api, namespace, POOL)["status"]["sizing"]["horizon"]) + 0.5  # to the second
-        longest_hold = SCALE_DOWN_DELAY + ScaleTuning().burst_hold_max * horizon
+        longest_hold = SCALE_DOWN_DELAY + DEFAULT_TUNING.scale.burst_hold_max * horizon
         ended = time.monotonic()  # until now most requests waited: a correct delay counts from later
         await load.stop(burst)
         down = await asyncio.to_thread(

@@ -84,6 +84,13 @@ def most_needed(needs: Needs, since: float) -> int:
     return next(n for t, n in needs if t >= since)
 
 
+def scaled_down_to(needs: Needs, since: float, current: int, limit: int) -> tuple[int, int]:
+    """The most replicas needed since ``since``, and the count a scale-down from ``current`` goes to: that, or
+    ``current`` less behavior.scaleDownLimit ``limit`` (0: no limit) if that is more."""
+    peak = most_needed(needs, since)
+    return peak, max(peak, current - limit) if limit else peak
+
+
 @dataclass(frozen=True)
 class ScaleInput:
     """What the autoscaler knows about one pool at this tick."""
@@ -188,11 +195,12 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
     if given.gives_back_starting and given.starting and target < current and not waiting:
         needs = remembered(known, given.now, target, keep)
         window = tuning.give_back_after_s
-        kept = max(most_needed(needs, given.now - window), ready, current - (behavior.scaleDownLimit or current))
+        peak, floor = scaled_down_to(needs, given.now - window, current, behavior.scaleDownLimit)
+        kept = max(floor, ready)
         if kept < current:
             given_back = "all" if current - kept == given.starting else f"{current - kept} of"
             return ScaleOutcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting "
-                                                   f"given back before they serve: at most {kept} needed over the "
+                                                   f"given back before they serve: at most {peak} needed over the "
                                                    f"last {window:.0f}s (the climb margin covers climbs)", needs)
     band = behavior.tolerance * current
     if 0 <= current - target <= band:
@@ -205,8 +213,7 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
                                         "never scaling down while a backlog remains", target)
     needs = remembered(known, given.now, target, keep)
     delay = scale_down_delay(behavior.scaleDownDelay, given.burstiness, given.cold_start, tuning)
-    peak = most_needed(needs, given.now - delay)
-    wanted = peak if not behavior.scaleDownLimit else max(peak, current - behavior.scaleDownLimit)
+    peak, wanted = scaled_down_to(needs, given.now - delay, current, behavior.scaleDownLimit)
     if wanted >= current:
         waited = given.now - max(t for t, n in needs if n >= current)
         return ScaleOutcome(current, "Hold", f"below {current} for {waited:.0f}s of the {delay:.0f}s scale-down "

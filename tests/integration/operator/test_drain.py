@@ -27,10 +27,15 @@ IN_FLIGHT = (50, 0, 20)
 """Running requests on the first, second and third pod (none waiting)."""
 
 
-def ready_pods(api: client.ApiClient, namespace: str, name: str) -> list[str]:
+def live_pods(api: client.ApiClient, namespace: str, name: str) -> dict[str, bool]:
+    """{pod: ready} of the pool's pods that are not terminating."""
     pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"inferencefleet.io/pool={name}").items
-    return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp and any(
-        c.type == "Ready" and c.status == "True" for c in p.status.conditions or ()))
+    return {p.metadata.name: any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or ())
+            for p in pods if not p.metadata.deletion_timestamp}
+
+
+def ready_pods(api: client.ApiClient, namespace: str, name: str) -> list[str]:
+    return sorted(pod for pod, ready in live_pods(api, namespace, name).items() if ready)
 
 
 def in_flight_history(namespace: str, name: str, pods: list[str], now: int) -> list[Point]:
@@ -64,13 +69,6 @@ def test_a_scale_in_keeps_the_busiest_replica(
     kept = client.CoreV1Api(api).read_namespaced_pod(pods[0], namespace)
     assert kept.metadata.annotations[DELETION_COST] == "50"
     assert events[0].message.endswith(f"removing the least busy: {pods[1]} (0 in flight), {pods[2]} (20 in flight)")
-
-
-def live_pods(api: client.ApiClient, namespace: str, name: str) -> dict[str, bool]:
-    """{pod: ready} of the pool's pods that are not terminating."""
-    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"inferencefleet.io/pool={name}").items
-    return {p.metadata.name: any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or ())
-            for p in pods if not p.metadata.deletion_timestamp}
 
 
 def test_a_scale_in_removes_the_replicas_still_starting_before_a_ready_one(
