@@ -91,7 +91,8 @@ class World:
 
     def observation(self, key: tuple[str, str]) -> PoolObservation:
         created = self.replicas[key]
-        starting = tuple(t for t in created if self.now - t < self.ready_after)
+        # ready_after 0: ready at once, also after a backward clock step that puts creation times ahead
+        starting = tuple(t for t in created if self.now - t < self.ready_after) if self.ready_after else ()
         return PoolObservation(len(created), len(created) - len(starting), self.max_num_seqs.get(key, 256) if created
                                else None, starting)
 

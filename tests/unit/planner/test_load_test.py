@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from pydantic import ValidationError
 
@@ -102,39 +100,3 @@ def test_a_clamped_load_test_is_reported_on_the_slo_condition(make_pool, make_wo
     world = make_world([make_pool(capacity={"loadTest": {**LOAD_TEST, "requestsPerSecond": 5000.0}})])
     decision = world.step({"p": 30.0}).decision(KEY)
     assert "spec.capacity.loadTest: 5000 req/s" in decision.condition("SLOMet").message
-
-
-def spike_then_fall(world, waiting: float = 0.0) -> list:
-    """Decisions of a pool steady at 30 req/s, then one 15 s tick at 60 req/s, then 30 req/s again."""
-    for _ in range(20):
-        world.step({"p": 30.0})
-    return [world.step({"p": rate}, waiting=waiting).decision(KEY) for rate in [60.0] + [30.0] * 7]
-
-
-def test_a_load_tested_pool_gives_back_replicas_still_starting_once_the_demand_falls(make_pool, make_world):
-    tested = spike_then_fall(make_world([make_pool(capacity={"loadTest": LOAD_TEST})], ready_after=120.0))
-    plain = spike_then_fall(make_world([make_pool()], ready_after=120.0))
-    steady, peak = tested[0].records[0].from_, tested[0].desired_replicas
-    assert peak > steady
-    assert tested[-1].desired_replicas == steady
-    given_back = [(i, d.records[0]) for i, d in enumerate(tested) if d.records[0].action == "ScaleDown"]
-    assert given_back and all("still starting given back before they serve" in r.reason for _, r in given_back)
-    window = DEFAULT_TUNING.scale.give_back_after_s
-    assert 15 * given_back[0][0] > window, "given back while the spike is still within the window"
-    assert all(d.desired_replicas == plain[0].desired_replicas for d in plain)  # no load test: the delay holds
-
-
-def test_ready_replicas_and_a_backlog_keep_the_scale_down_delay_on_a_load_tested_pool(make_pool, make_world):
-    ready = spike_then_fall(make_world([make_pool(capacity={"loadTest": LOAD_TEST})], ready_after=0.0))
-    backlog = spike_then_fall(make_world([make_pool(capacity={"loadTest": LOAD_TEST})], ready_after=120.0),
-                              waiting=500.0)
-    for decisions in (ready, backlog):
-        assert all(d.desired_replicas >= decisions[0].desired_replicas for d in decisions)
-
-
-def test_replicas_still_starting_are_given_back_no_faster_than_the_scale_down_limit(make_pool, make_world):
-    limited = make_pool(capacity={"loadTest": LOAD_TEST}, autoscaling={"behavior": {"scaleDownLimit": 1}})
-    decisions = spike_then_fall(make_world([limited], ready_after=120.0))
-    counts = [d.desired_replicas for d in decisions]
-    steps = [a - b for a, b in itertools.pairwise(counts)]
-    assert max(steps) == 1 and counts[-1] < counts[0]
