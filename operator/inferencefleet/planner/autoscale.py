@@ -17,10 +17,10 @@
 * Bursty pools hold longer: the delay grows by one cold start per unit of burstiness (the demand's
   ten-minute peak over its one-minute mean) above 1, at most ``burst_hold_max`` cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
-* Replicas still starting are given back once the ideal has not needed them for ``give_back_after_s``:
-  a replica that never served costs only its start again if demand climbs back, while one kept for the
-  scale-down delay costs GPU time for all of it (behavior.scaleDownLimit still bounds each step). Ready
-  replicas keep the scale-down delay.
+* Replicas still starting are given back once the ideal has not needed them for ``give_back_after_s``
+  plus the burst hold: a replica that never served costs only its start again if demand climbs back,
+  while one kept for the scale-down delay costs GPU time for all of it (behavior.scaleDownLimit still
+  bounds each step). Ready replicas keep the scale-down delay.
 * Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
@@ -147,11 +147,16 @@ def ideal_replicas(demand: float, replica_rate: float) -> int:
     return math.ceil(ratio - 1e-9)
 
 
+def burst_hold(burstiness: float, cold_start: float, tuning: ScaleTuning) -> float:
+    """Seconds a bursty pool holds replicas beyond its wait: one cold start per unit of burstiness above 1, at
+    most ``burst_hold_max``, so the capacity a burst needed is still there when the next one lands."""
+    return min(burstiness - 1.0, tuning.burst_hold_max) * cold_start
+
+
 def scale_down_delay(delay: float | None, burstiness: float, cold_start: float, tuning: ScaleTuning) -> float:
-    """The configured delay (unset: the cold start, at least ``default_scale_down_delay_s``), plus one cold
-    start per unit of burstiness above 1 (at most ``burst_hold_max``)."""
+    """The configured delay (unset: the cold start, at least ``default_scale_down_delay_s``) plus the burst hold."""
     base = max(tuning.default_scale_down_delay_s, cold_start) if delay is None else delay
-    return base + min(burstiness - 1.0, tuning.burst_hold_max) * cold_start
+    return base + burst_hold(burstiness, cold_start, tuning)
 
 
 def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> ScaleOutcome:
@@ -190,14 +195,14 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
     waiting = backlogged(given.backlog, ready, tuning)
     if given.starting and target < current and not waiting:
         needs = remembered(known, given.now, target, keep)
-        window = tuning.give_back_after_s
+        window = tuning.give_back_after_s + burst_hold(given.burstiness, given.cold_start, tuning)
         peak, floor = scaled_down_to(needs, given.now - window, current, behavior.scaleDownLimit)
         kept = max(floor, ready)
         if kept < current:
             given_back = "all" if current - kept == given.starting else f"{current - kept} of"
             return ScaleOutcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting "
                                                    f"given back before they serve: at most {peak} needed over the "
-                                                   f"last {window:.0f}s", needs)
+                                                   f"last {window:.0f}s (burstiness {given.burstiness:.1f})", needs)
     band = behavior.tolerance * current
     if 0 <= current - target <= band:
         return outcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", target)
