@@ -18,9 +18,11 @@
   ten-minute peak over its one-minute mean) above 1, at most ``burst_hold_max`` cold starts, so the
   capacity a burst needed is still there when the next one lands after a silence.
 * Replicas still starting are given back once the ideal has not needed them for ``give_back_after_s``
-  plus the burst hold: a replica that never served costs only its start again if demand climbs back,
-  while one kept for the scale-down delay costs GPU time for all of it (behavior.scaleDownLimit still
-  bounds each step). Ready replicas keep the scale-down delay.
+  plus the burst hold, on a pool that plans with a climb margin (a load-tested pool, load_test.py): the
+  margin already holds spare capacity for demand that climbs during a cold start, and a replica that
+  never served costs its start again at most (behavior.scaleDownLimit still bounds each step). Ready
+  replicas keep the scale-down delay. A pool without a margin keeps them too: the replicas its noise
+  ordered are what its next climb finds ready.
 * Never down while a backlog waits (more than ``backlog_per_replica`` requests per ready replica):
   replicas that exist are the only ones that can drain it. A passing backlog holds the count but
   is not remembered as needing it (only its ideal is), or a fleet with a backlog now and then never
@@ -109,6 +111,9 @@ class ScaleInput:
     """Peak over mean of the recent demand (1: steady)."""
     idle_for: float | None
     """Seconds without any request (None: not idle)."""
+    gives_back_starting: bool
+    """Whether replicas still starting that the ideal has not needed for ``give_back_after_s`` plus the burst
+    hold are given back (a pool whose climb margin holds spare capacity)."""
     needs: Needs
     """The replicas recent ticks needed (from the last outcome; empty for a pool seen for the first time)."""
     now: float
@@ -193,16 +198,17 @@ def decide(spec: InferencePoolSpec, given: ScaleInput, tuning: ScaleTuning) -> S
                        f"replicas {current} outside [{bounds.min}, {bounds.max}]", target)
     ready = current - given.starting
     waiting = backlogged(given.backlog, ready, tuning)
-    if given.starting and target < current and not waiting:
+    if given.gives_back_starting and given.starting and target < current and not waiting:
         needs = remembered(known, given.now, target, keep)
         window = tuning.give_back_after_s + burst_hold(given.burstiness, given.cold_start, tuning)
         peak, floor = scaled_down_to(needs, given.now - window, current, behavior.scaleDownLimit)
         kept = max(floor, ready)
         if kept < current:
             given_back = "all" if current - kept == given.starting else f"{current - kept} of"
-            return ScaleOutcome(kept, "ScaleDown", f"{given_back} the {given.starting} replica(s) still starting "
-                                                   f"given back before they serve: at most {peak} needed over the "
-                                                   f"last {window:.0f}s (burstiness {given.burstiness:.1f})", needs)
+            reason = (f"{given_back} the {given.starting} replica(s) still starting given back before they serve: "
+                      f"at most {peak} needed over the last {window:.0f}s (burstiness {given.burstiness:.1f}; "
+                      "the climb margin covers climbs)")
+            return ScaleOutcome(kept, "ScaleDown", reason, needs)
     band = behavior.tolerance * current
     if 0 <= current - target <= band:
         return outcome(current, "Hold", f"within the {behavior.tolerance:.0%} dead band", target)

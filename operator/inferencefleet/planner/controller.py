@@ -236,6 +236,7 @@ def _plan(pool: InferencePool, signals: PoolSignals, observation: PoolObservatio
         cold_start=horizon,
         burstiness=demand.burstiness if demand else 1.0,
         idle_for=None if active or missing else now - last_request,
+        gives_back_starting=load_test_factor is not None,
         needs=history.needs,
         now=now,
         why_missing=missing,

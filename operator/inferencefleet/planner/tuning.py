@@ -102,9 +102,10 @@ class ScaleTuning:
     burst_hold_max: float = 5.0
     """Most cold starts a bursty pool's scale-down is held beyond its delay (fit)."""
     give_back_after_s: float = 30.0
-    """Replicas still starting are given back once the ideal has not needed them for this long, so that a
-    rate hovering at a replica boundary does not order and cancel a replica every tick; a longer wait keeps
-    more replicas that climbs did not need (fit on the tuning set; docs/tuning.md)."""
+    """A load-tested pool gives back replicas still starting once the ideal has not needed them for this
+    long plus the burst hold, so that a rate hovering at a replica boundary does not order and cancel a
+    replica every tick; a longer wait keeps more replicas that climbs did not need (fit on the tuning set;
+    docs/tuning.md)."""
     climb_margin_per_minute: float = 0.06
     """A pool with spec.capacity.loadTest plans 1 + this x its cold start in minutes less per replica, for
     demand that climbs while new replicas start: 1.06 for a 60 s cold start, 1.3 for 300 s (fit on the
