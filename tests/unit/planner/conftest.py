@@ -24,6 +24,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+LOAD_TEST = {"requestsPerSecond": 6.0, "promptTokens": 2000, "outputTokens": 300}
+"""A spec.capacity.loadTest for ``pool``: 6 req/s at 2,000 prompt and 300 output tokens."""
+
+
 def pool(name: str = "p", tier: str = "free", **spec: Any) -> InferencePool:
     """An 8B-on-one-H100 pool (min 1, max 20, Managed, Fixed 256) with ``spec`` merged in."""
     base = {

@@ -10,8 +10,9 @@ import pytest
 
 from inferencefleet.planner.tuning import DEFAULT_TUNING
 
+from .conftest import LOAD_TEST
+
 KEY = ("ns", "p")
-LOAD_TEST = {"requestsPerSecond": 6.0, "promptTokens": 2000, "outputTokens": 300}
 TESTED = {"capacity": {"loadTest": LOAD_TEST}}
 POOLS = {"without a load test": {}, "with a load test": TESTED}
 

@@ -10,11 +10,10 @@ from inferencefleet.planner.load_test import FACTORS, calibrated, climb_margin
 from inferencefleet.planner.slo import Correction, ReplicaModel, Workload, slo_capacity
 from inferencefleet.planner.tuning import DEFAULT_TUNING
 
-from .conftest import pool
+from .conftest import LOAD_TEST, pool
 
 KEY = ("ns", "p")
 ITL_MARGIN = DEFAULT_TUNING.batching.itl_margin
-LOAD_TEST = {"requestsPerSecond": 6.0, "promptTokens": 2000, "outputTokens": 300}
 
 
 def model_rate(spec, profile) -> float:
